@@ -1,0 +1,5 @@
+"""``python -m viewer``: same as the ``lumen`` command."""
+
+from viewer.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Pure-Python core: geometry, volumes, problems. No Qt, VTK, torch or DICOM libraries here."""

@@ -1,0 +1,1 @@
+"""DICOM and NIfTI in/out. Headless: no Qt, no VTK, no torch."""

@@ -1,0 +1,388 @@
+"""Read one file's DICOM header safely and describe each image plane (frame) it holds.
+
+pydicom is the gatekeeper: nothing else reads a file before it has passed here. Large values are
+deferred (never allocated), and the pixel data element is located by hand so that its declared
+length can be checked against the file size and the image size before anything decodes it.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import UID
+
+from viewer.core.problems import Problem, ProblemCode, Severity
+
+_DEFER_BYTES = 16 * 1024  # values larger than this are not read during the header scan
+_PIXEL_TAG = (0x7FE0, 0x0010)
+_NATIVE_SYNTAXES = {
+    "1.2.840.10008.1.2",  # implicit VR little endian
+    "1.2.840.10008.1.2.1",  # explicit VR little endian
+    "1.2.840.10008.1.2.2",  # explicit VR big endian (retired, still met)
+}
+_LONG_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN", b"SQ", b"UT", b"UC", b"UR"}
+
+
+class HeaderError(Exception):
+    """A file could not be used; carries the :class:`Problem` that says why."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+@dataclass(frozen=True, slots=True)
+class PixelInfo:
+    """How a file stores its pixels, checked against the file's size."""
+
+    rows: int
+    columns: int
+    frames: int
+    samples: int
+    bits_allocated: int
+    bits_stored: int
+    signed: bool
+    photometric: str
+    transfer_syntax: str
+    encapsulated: bool
+    offset: int | None  # file offset of native pixel bytes; None if they must be decoded
+    big_endian: bool = False
+
+    @property
+    def frame_bytes(self) -> int:
+        """Bytes of one native frame."""
+        return self.rows * self.columns * self.samples * (self.bits_allocated // 8)
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    """What a scanned image file is and who it belongs to (shared by all its frames)."""
+
+    path: str
+    sop_class_uid: str
+    sop_instance_uid: str
+    patient_id: str
+    patient_name: str
+    patient_birth_date: str
+    patient_sex: str
+    study_uid: str
+    study_date: str
+    study_description: str
+    accession_number: str
+    series_uid: str
+    series_number: int | None
+    series_description: str
+    modality: str
+    frame_of_reference_uid: str
+    image_type: tuple[str, ...]
+    instance_number: int | None
+    gantry_tilt: float | None
+    pixels: PixelInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One image plane: a single-frame file, or one frame of a multi-frame file."""
+
+    file: FileInfo
+    index: int
+    position: tuple[float, float, float] | None  # ImagePositionPatient
+    orientation: tuple[float, ...] | None  # ImageOrientationPatient (6 values)
+    pixel_spacing: tuple[float, float] | None  # (between rows, between columns)
+    slope: float
+    intercept: float
+    window: tuple[float, float] | None  # (center, width)
+
+
+def _problem(code: ProblemCode, path: str, message: str, **details: float | int | str) -> HeaderError:
+    severity = Severity.WARNING if code is ProblemCode.NOT_DICOM else Severity.ERROR
+    return HeaderError(Problem(code, severity, message, path, details))
+
+
+def _text(ds: Dataset, keyword: str) -> str:
+    try:
+        value = ds.get(keyword, "")
+        return "" if value is None else str(value).strip()
+    except Exception:  # a malformed value must not sink the file
+        return ""
+
+
+def _int(ds: Dataset, keyword: str) -> int | None:
+    try:
+        value = ds.get(keyword)
+        return None if value in (None, "") else int(value)
+    except Exception:
+        return None
+
+
+def _floats(ds: Dataset, keyword: str, n: int) -> tuple[float, ...] | None:
+    try:
+        value = ds.get(keyword)
+        if value is None:
+            return None
+        values = tuple(float(v) for v in _values(value))
+        return values if len(values) == n else None
+    except Exception:
+        return None
+
+
+def _first(seq_owner: Dataset | None, keyword: str) -> Dataset | None:
+    try:
+        seq = seq_owner.get(keyword) if seq_owner is not None else None
+        return seq[0] if seq else None
+    except Exception:
+        return None
+
+
+def _looks_like_dicom(fp: Any, size: int) -> bool | None:
+    """True: has a preamble; None: no preamble but starts like a raw dataset; False: not DICOM."""
+    head = fp.read(132)
+    if len(head) == 132 and head[128:132] == b"DICM":
+        return True
+    # Old files without preamble usually start with group 0x0008 (little endian).
+    return None if size >= 16 and head[:2] in (b"\x08\x00", b"\x02\x00") else False
+
+
+def _read_dataset(path: str, size: int) -> tuple[Dataset, int, bool]:
+    """Header only: the dataset, the file position where reading stopped, whether it had DICM."""
+    try:
+        with open(path, "rb") as fp:
+            kind = _looks_like_dicom(fp, size)
+            if kind is False:
+                raise _problem(ProblemCode.NOT_DICOM, path, "not a DICOM file (no DICM marker)")
+            fp.seek(0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ds = pydicom.dcmread(
+                    fp, stop_before_pixels=True, defer_size=_DEFER_BYTES, force=kind is None
+                )
+            return ds, fp.tell(), kind is True
+    except HeaderError:
+        raise
+    except InvalidDicomError as exc:
+        raise _problem(ProblemCode.NOT_DICOM, path, f"not a DICOM file ({exc})") from exc
+    except (EOFError, struct.error) as exc:
+        raise _problem(ProblemCode.TRUNCATED, path, f"the file ends inside its header ({exc})") from exc
+    except MemoryError as exc:
+        raise _problem(ProblemCode.BAD_LENGTH, path, "a header length field is impossible") from exc
+    except OSError as exc:
+        raise _problem(ProblemCode.UNREADABLE, path, f"cannot be read: {exc.strerror or exc}") from exc
+    except Exception as exc:  # pydicom raises many kinds on garbage; all mean the same to a reader
+        raise _problem(ProblemCode.TRUNCATED, path, f"the header is damaged ({exc})") from exc
+
+
+def _pixel_element(path: str, pos: int, size: int, implicit: bool, big: bool) -> tuple[int, int] | None:
+    """Locate (value offset, declared length) of the pixel data element starting at ``pos``."""
+    with open(path, "rb") as fp:
+        fp.seek(pos)
+        head = fp.read(12)
+    if len(head) < 8:
+        return None
+    endian = ">" if big else "<"
+    group, elem = struct.unpack(endian + "HH", head[:4])
+    if (group, elem) != _PIXEL_TAG:
+        return None
+    if implicit:
+        return pos + 8, struct.unpack("<I", head[4:8])[0]
+    if head[4:6] in _LONG_VRS:
+        if len(head) < 12:
+            return None
+        return pos + 12, struct.unpack(endian + "I", head[8:12])[0]
+    return pos + 8, struct.unpack(endian + "H", head[6:8])[0]
+
+
+def _pixel_info(ds: Dataset, path: str, stop: int, size: int) -> PixelInfo:
+    """Check the pixel description and the pixel data's declared length; raise if unusable."""
+    meta = getattr(ds, "file_meta", None)
+    ts = _text(meta, "TransferSyntaxUID") if meta is not None else ""
+    implicit = ts in ("", "1.2.840.10008.1.2")
+    big = ts == "1.2.840.10008.1.2.2"
+    rows, cols = _int(ds, "Rows"), _int(ds, "Columns")
+    bits = _int(ds, "BitsAllocated")
+    if stop > size:
+        raise _problem(
+            ProblemCode.BAD_LENGTH, path,
+            f"an element declares more bytes than the file holds ({size} bytes)", file_size=size,
+        )
+    located = _pixel_element(path, stop, size, implicit, big)
+    if located is None:
+        what = _text(ds, "SOPClassUID") or (_text(meta, "MediaStorageSOPClassUID") if meta else "")
+        name = UID(what).name if what else "no SOP class"
+        raise HeaderError(Problem(
+            ProblemCode.NO_PIXEL_DATA, Severity.INFO, f"no image data ({name}); skipped", path,
+        ))
+    if not rows or not cols or bits not in (8, 16, 32):
+        raise _problem(
+            ProblemCode.UNSUPPORTED_IMAGE, path,
+            f"unsupported image description (rows={rows}, columns={cols}, bits allocated={bits})",
+        )
+    value_at, length = located
+    frames = max(1, _int(ds, "NumberOfFrames") or 1)
+    samples = _int(ds, "SamplesPerPixel") or 1
+    if samples != 1:
+        raise _problem(
+            ProblemCode.UNSUPPORTED_IMAGE, path,
+            f"colour image ({_text(ds, 'PhotometricInterpretation') or samples}); "
+            "only grey-scale CT/MR images are read",
+        )
+    info = PixelInfo(
+        rows=rows, columns=cols, frames=frames, samples=samples, bits_allocated=bits,
+        bits_stored=_int(ds, "BitsStored") or bits, signed=_int(ds, "PixelRepresentation") == 1,
+        photometric=_text(ds, "PhotometricInterpretation") or "MONOCHROME2",
+        transfer_syntax=ts, encapsulated=length == 0xFFFFFFFF, offset=None, big_endian=big,
+    )
+    _check_syntax(info, path)
+    if info.encapsulated:
+        return info
+    expected = info.frame_bytes * frames
+    available = size - value_at
+    if length < expected or available < expected:
+        raise _problem(
+            ProblemCode.PIXEL_DATA_SHORT, path,
+            f"pixel data holds {min(length, available)} bytes but {rows}x{cols}x{frames} "
+            f"images need {expected}", expected=expected, found=min(length, available),
+        )
+    return PixelInfo(**{**_as_dict(info), "offset": value_at})
+
+
+def _as_dict(info: PixelInfo) -> dict[str, Any]:
+    return {name: getattr(info, name) for name in PixelInfo.__slots__}
+
+
+def _check_syntax(info: PixelInfo, path: str) -> None:
+    ts = info.transfer_syntax
+    if ts in _NATIVE_SYNTAXES and not info.encapsulated:
+        return
+    uid = UID(ts)
+    if not uid.is_transfer_syntax:
+        raise _problem(
+            ProblemCode.UNSUPPORTED_TRANSFER_SYNTAX, path,
+            f"unknown transfer syntax {ts or '(none)'}; cannot read the pixels", transfer_syntax=ts,
+        )
+    from pydicom.pixels import get_decoder
+
+    try:
+        decoder = get_decoder(uid)
+    except NotImplementedError:
+        decoder = None
+    if decoder is None or not decoder.is_available:
+        raise _problem(
+            ProblemCode.NO_DECODER, path,
+            f"no decoder installed for {uid.name}", transfer_syntax=ts,
+        )
+
+
+def read_frames(path: str) -> list[Frame]:
+    """Read a file's header and return its image planes; raise :class:`HeaderError` if unusable."""
+    try:
+        size = os.stat(path).st_size
+    except OSError as exc:
+        raise _problem(ProblemCode.UNREADABLE, path, f"cannot be read: {exc.strerror}") from exc
+    ds, stop, marked = _read_dataset(path, size)
+    if not marked and len(ds) == 0:
+        raise _problem(ProblemCode.NOT_DICOM, path, "not a DICOM file (no recognisable header)")
+    pixels = _pixel_info(ds, path, stop, size)
+    info = _file_info(ds, path, pixels)
+    if pixels.frames > 1 and "PerFrameFunctionalGroupsSequence" in ds:
+        return _enhanced_frames(ds, info)
+    return [_plain_frame(ds, info, i) for i in range(pixels.frames)]
+
+
+def _file_info(ds: Dataset, path: str, pixels: PixelInfo) -> FileInfo:
+    return FileInfo(
+        path=path,
+        sop_class_uid=_text(ds, "SOPClassUID"),
+        sop_instance_uid=_text(ds, "SOPInstanceUID"),
+        patient_id=_text(ds, "PatientID"),
+        patient_name=_text(ds, "PatientName"),
+        patient_birth_date=_text(ds, "PatientBirthDate"),
+        patient_sex=_text(ds, "PatientSex"),
+        study_uid=_text(ds, "StudyInstanceUID"),
+        study_date=_text(ds, "StudyDate"),
+        study_description=_text(ds, "StudyDescription"),
+        accession_number=_text(ds, "AccessionNumber"),
+        series_uid=_text(ds, "SeriesInstanceUID"),
+        series_number=_int(ds, "SeriesNumber"),
+        series_description=_text(ds, "SeriesDescription"),
+        modality=_text(ds, "Modality"),
+        frame_of_reference_uid=_text(ds, "FrameOfReferenceUID"),
+        image_type=tuple(str(v).strip().upper() for v in _values(ds.get("ImageType"))),
+        instance_number=_int(ds, "InstanceNumber"),
+        gantry_tilt=(_floats(ds, "GantryDetectorTilt", 1) or (None,))[0],
+        pixels=pixels,
+    )
+
+
+def _values(value: Any) -> list[Any]:
+    """A DICOM value as a list, whether it is single- or multi-valued."""
+    if value is None:
+        return []
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        return [value]
+    return list(value)
+
+
+def _window(ds: Dataset | None) -> tuple[float, float] | None:
+    if ds is None:
+        return None
+    try:
+        centers, widths = _values(ds.get("WindowCenter")), _values(ds.get("WindowWidth"))
+        if not centers or not widths or float(widths[0]) <= 0:
+            return None
+        return float(centers[0]), float(widths[0])
+    except Exception:
+        return None
+
+
+def _plain_frame(ds: Dataset, info: FileInfo, index: int) -> Frame:
+    pos = _floats(ds, "ImagePositionPatient", 3)
+    ps = _floats(ds, "PixelSpacing", 2)
+    return Frame(
+        file=info, index=index,
+        position=pos if info.pixels.frames == 1 else (pos if index == 0 else None),
+        orientation=_floats(ds, "ImageOrientationPatient", 6),
+        pixel_spacing=(ps[0], ps[1]) if ps else None,
+        slope=(_floats(ds, "RescaleSlope", 1) or (1.0,))[0],
+        intercept=(_floats(ds, "RescaleIntercept", 1) or (0.0,))[0],
+        window=_window(ds),
+    )
+
+
+def _group_value(groups: list[Dataset | None], seq: str, keyword: str, n: int) -> tuple[float, ...] | None:
+    """First of per-frame then shared functional groups that holds ``seq > keyword``."""
+    for group in groups:
+        item = _first(group, seq)
+        if item is not None:
+            value = _floats(item, keyword, n)
+            if value is not None:
+                return value
+    return None
+
+
+def _enhanced_frames(ds: Dataset, info: FileInfo) -> list[Frame]:
+    shared = _first(ds, "SharedFunctionalGroupsSequence")
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence") or []
+    frames = []
+    for index in range(info.pixels.frames):
+        groups = [per_frame[index] if index < len(per_frame) else None, shared]
+        pos = _group_value(groups, "PlanePositionSequence", "ImagePositionPatient", 3)
+        iop = _group_value(groups, "PlaneOrientationSequence", "ImageOrientationPatient", 6)
+        ps = _group_value(groups, "PixelMeasuresSequence", "PixelSpacing", 2)
+        slope = _group_value(groups, "PixelValueTransformationSequence", "RescaleSlope", 1)
+        intercept = _group_value(groups, "PixelValueTransformationSequence", "RescaleIntercept", 1)
+        voi = next((_first(g, "FrameVOILUTSequence") for g in groups if _first(g, "FrameVOILUTSequence")), None)
+        frames.append(Frame(
+            file=info, index=index, position=pos, orientation=iop,
+            pixel_spacing=(ps[0], ps[1]) if ps else None,
+            slope=slope[0] if slope else 1.0, intercept=intercept[0] if intercept else 0.0,
+            window=_window(voi),
+        ))
+    return frames

@@ -1,0 +1,172 @@
+"""Load a series candidate into a :class:`~viewer.core.volume.Volume`, progressively.
+
+Native (uncompressed) pixels are read straight from each file at the pixel-data offset found by the
+header scan into one preallocated array, and calibrated there in place: no per-slice arrays, no
+second copy. Compressed pixels are decoded file by file in a pool of worker threads (the chosen
+decoders release the GIL). The slice a viewer shows first (the middle one) is loaded first.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from numpy.typing import NDArray
+
+from viewer.core.problems import Problem, ProblemCode, Severity
+from viewer.core.resample import resample_stack
+from viewer.core.volume import InstanceRef, Volume
+from viewer.io import decode
+from viewer.io.headers import Frame
+from viewer.io.pixels import (
+    Calibration,
+    Overflow,
+    calibrate_int16_inplace,
+    calibrate_into,
+    output_dtype,
+    raw_dtype,
+)
+from viewer.io.scan import CancelFn, Cancelled
+from viewer.io.series import LoadMode, SeriesCandidate
+
+LoadProgressFn = Callable[[int, int], None]  # (slices done, slices in all)
+
+
+class LoadError(Exception):
+    """The series could not be loaded; carries the problems that say why."""
+
+    def __init__(self, message: str, problems: list[Problem]) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+
+def _workers() -> int:
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def _order(n: int) -> list[int]:
+    """The middle slice first (what a viewer shows), then the rest in file-system-friendly order."""
+    mid = n // 2
+    return [mid, *range(mid), *range(mid + 1, n)]
+
+
+class _Reader:
+    """Fills ``out[k]`` for each acquired frame ``frames[k]``."""
+
+    def __init__(self, frames: list[Frame], out: NDArray[np.generic],
+                 on_progress: LoadProgressFn | None, cancel: CancelFn | None) -> None:
+        self.frames, self.out = frames, out
+        self.on_progress, self.cancel = on_progress, cancel
+        self.done = 0
+
+    def run(self) -> None:
+        order = _order(len(self.frames))
+        self._one(order[0])  # first image as early as possible
+        self._tick(1)
+        native = [k for k in order[1:] if self.frames[k].file.pixels.offset is not None]
+        coded = [k for k in order[1:] if self.frames[k].file.pixels.offset is None]
+        chunks = [native[i:i + 16] for i in range(0, len(native), 16)]
+        chunks += decode.group_by_file(coded, self.frames)
+        with ThreadPoolExecutor(_workers()) as pool:
+            for n in pool.map(self._chunk, chunks):
+                self._tick(n)
+
+    def _tick(self, n: int) -> None:
+        self.done += n
+        if self.on_progress is not None:
+            self.on_progress(self.done, len(self.frames))
+
+    def _chunk(self, ks: list[int]) -> int:
+        if self.cancel is not None and self.cancel():
+            raise Cancelled()
+        if self.frames[ks[0]].file.pixels.offset is None:
+            decode.decode_frames(self.frames, ks, self.out)
+        else:
+            for k in ks:
+                self._one(k)
+        return len(ks)
+
+    def _one(self, k: int) -> None:
+        frame = self.frames[k]
+        if frame.file.pixels.offset is None:
+            decode.decode_frames(self.frames, [k], self.out)
+        else:
+            _read_native(frame, self.out[k])
+
+
+def _read_native(frame: Frame, dest: NDArray[np.generic]) -> None:
+    px = frame.file.pixels
+    assert px.offset is not None
+    cal = Calibration.of(frame)
+    direct = dest.dtype == np.int16 and px.bits_allocated == 16 and not px.big_endian
+    buf = dest if direct else np.empty((px.rows, px.columns), dtype=raw_dtype(px))
+    fd = os.open(frame.file.path, os.O_RDONLY)
+    try:
+        got = os.preadv(fd, [memoryview(buf).cast("B")], px.offset + frame.index * px.frame_bytes)
+    finally:
+        os.close(fd)
+    if got != px.frame_bytes:
+        raise decode.FrameError(frame, "the file changed or was cut short while loading")
+    if direct:
+        calibrate_int16_inplace(dest, cal)  # type: ignore[arg-type]
+    else:
+        calibrate_into(dest, buf, cal)
+
+
+def _read_stack(frames: list[Frame], dtype: np.dtype[np.generic],
+                on_progress: LoadProgressFn | None, cancel: CancelFn | None) -> NDArray[np.generic]:
+    px = frames[0].file.pixels
+    out = np.zeros((len(frames), px.rows, px.columns), dtype=dtype)
+    _Reader(frames, out, on_progress, cancel).run()
+    return out
+
+
+def _stack(frames: list[Frame], on_progress: LoadProgressFn | None,
+           cancel: CancelFn | None) -> NDArray[np.generic]:
+    try:
+        return _read_stack(frames, output_dtype(frames), on_progress, cancel)
+    except Overflow:  # rare: values outside int16 after calibration; read again as float32
+        return _read_stack(frames, np.dtype(np.float32), on_progress, cancel)
+
+
+def load_series(candidate: SeriesCandidate, on_progress: LoadProgressFn | None = None,
+                cancel: CancelFn | None = None) -> Volume:
+    """Read and calibrate a candidate's voxels.
+
+    Parameters
+    ----------
+    candidate
+        From :func:`viewer.io.series.build_series`.
+    on_progress
+        Called as ``(slices done, slices in all)``; the first call comes once the middle slice is
+        ready.
+    cancel
+        Polled between chunks; returning True raises :class:`~viewer.io.scan.Cancelled`.
+
+    Raises
+    ------
+    LoadError
+        If a file cannot be decoded; its problems name the file and the reason.
+    """
+    if candidate.nifti_path is not None:
+        from viewer.io.nifti import load_nifti
+
+        return load_nifti(candidate.nifti_path, candidate.meta)
+    if candidate.mode is not LoadMode.PLANES and candidate.frames[0].file.pixels.samples != 1:
+        raise LoadError("colour images cannot be read as a volume", [])
+    try:
+        array = _stack(candidate.frames, on_progress, cancel)
+    except decode.FrameError as exc:
+        problem = Problem(ProblemCode.DECODE_FAILED, Severity.ERROR, exc.reason, exc.frame.file.path)
+        raise LoadError(f"{exc.frame.file.path}: {exc.reason}", [problem]) from exc
+    instances: tuple[InstanceRef | None, ...] = tuple(
+        InstanceRef(f.file.sop_class_uid, f.file.sop_instance_uid, f.index) for f in candidate.frames)
+    if candidate.mode is LoadMode.RESAMPLED and candidate.grid is not None:
+        fill = float(array.min())
+        resampled = resample_stack(array, candidate.grid, fill)
+        array = np.rint(resampled).astype(array.dtype) if array.dtype == np.int16 else resampled
+        instances = tuple(None for _ in range(array.shape[0]))
+    return Volume(array, candidate.affine, candidate.meta, candidate.mode is LoadMode.RESAMPLED,
+                  instances, tuple(candidate.problems))
