@@ -170,3 +170,16 @@ def load_series(candidate: SeriesCandidate, on_progress: LoadProgressFn | None =
         instances = tuple(None for _ in range(array.shape[0]))
     return Volume(array, candidate.affine, candidate.meta, candidate.mode is LoadMode.RESAMPLED,
                   instances, tuple(candidate.problems))
+
+
+def read_frame(frame: Frame) -> NDArray[np.generic]:
+    """One calibrated image (rows, columns): the preview shown while the rest still loads."""
+    px = frame.file.pixels
+    for dtype in (output_dtype([frame]), np.dtype(np.float32)):
+        out = np.zeros((1, px.rows, px.columns), dtype=dtype)
+        try:
+            _Reader([frame], out, None, None).run()
+            return out[0]
+        except Overflow:
+            continue
+    raise AssertionError("float32 output cannot overflow")

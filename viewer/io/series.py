@@ -27,6 +27,7 @@ SPACING_ABS_TOL_MM = 0.02  # ... and more than this, so that rounding in IPP str
 GAP_FACTOR = 1.5  # a step this many times the median is a gap of missing slices
 TILT_TOL_DEG = 0.05  # slice origins drifting off the normal by more than this: a tilted stack
 ORIENTATION_TOL = 1e-3  # direction cosines closer than this belong to the same stack
+MAX_INTERPOLATED_GAP = 3  # more missing slices than this in one gap would be invented anatomy: 2-D
 
 
 class LoadMode(str, Enum):
@@ -231,6 +232,10 @@ def _analyse_stack(key: str, frames: list[Frame], root: str) -> SeriesCandidate:
     iop, ps = first.orientation, first.pixel_spacing
     assert iop is not None and ps is not None
     meta = _meta(first.file, frames, root)
+    if np.any(steps > (MAX_INTERPOLATED_GAP + 1.5) * median):
+        return _planes(key, frames, root, problems, ProblemCode.LOADED_2D,
+                       f"a gap of more than {MAX_INTERPOLATED_GAP} missing slices cannot be "
+                       "interpolated; shown as 2-D images only")
     if not irregular and tilt <= TILT_TOL_DEG:
         step_vec = (origins[-1] - origins[0]) / (len(frames) - 1)
         affine = geometry.affine_from_dicom(iop, origins[0], ps, step_vec)
@@ -290,15 +295,16 @@ def _check_steps(steps: NDArray[np.float64], dist: NDArray[np.float64], median: 
 
 def _planes(key: str, frames: list[Frame], root: str, problems: list[Problem], code: ProblemCode,
             message: str, severity: Severity = Severity.WARNING) -> SeriesCandidate:
-    """A stack shown as separate images, in instance order, with a nominal 1 mm slice step."""
-    frames = sorted(frames, key=lambda f: (f.file.instance_number or 0, f.index, f.file.path))
+    """A stack shown as separate images with a nominal 1 mm slice step.
+
+    Stacks with positions keep their geometric order; others follow instance numbers.
+    """
+    if any(f.position is None or f.orientation is None for f in frames):
+        frames = sorted(frames, key=lambda f: (f.file.instance_number or 0, f.index, f.file.path))
     problems.append(Problem(code, severity, message, None, {"images": len(frames)}))
     first = frames[0]
     iop = first.orientation or (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
     ps = first.pixel_spacing or (1.0, 1.0)
     origin = first.position or (0.0, 0.0, 0.0)
     affine = geometry.affine_from_dicom(iop, origin, ps, geometry.slice_normal(iop))
-    if code is ProblemCode.MISSING_GEOMETRY:
-        problems.append(Problem(ProblemCode.LOADED_2D, Severity.WARNING,
-                                "loaded as 2-D images: distances between slices are not known"))
     return SeriesCandidate(key, _meta(first.file, frames, root), frames, LoadMode.PLANES, affine, problems)

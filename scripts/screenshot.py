@@ -1,0 +1,34 @@
+"""Open the viewer on a folder under Xvfb, wait until the series is shown, save a screenshot.
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshot.py FOLDER OUT.png
+"""
+
+from __future__ import annotations
+
+import sys
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from viewer.ui.main_window import MainWindow
+from viewer.ui.style import apply_dark_theme
+
+
+def main(folder: str, out: str) -> int:
+    app = QApplication(sys.argv[:1])
+    apply_dark_theme(app)
+    window = MainWindow()
+    window.resize(1400, 900)
+    window.show()
+
+    def save(*_: object) -> None:
+        QTimer.singleShot(300, lambda: (window.grab().save(out), app.quit()))
+
+    window.loader.loaded.connect(save)
+    window.loader.failed.connect(save)
+    window.open_path(folder)
+    return int(app.exec())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1], sys.argv[2]))

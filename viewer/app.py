@@ -1,0 +1,31 @@
+"""Composition root of the GUI: builds the application and opens a study (the demo by default)."""
+
+from __future__ import annotations
+
+import sys
+
+from viewer import PRODUCT_NAME
+
+
+def run(path: str | None = None) -> int:
+    """Start the viewer on ``path``, or on the demo study (generated on first run)."""
+    from PySide6.QtWidgets import QApplication
+
+    from viewer.ui.main_window import MainWindow
+    from viewer.ui.style import apply_dark_theme
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName(PRODUCT_NAME)
+    app.setOrganizationName(PRODUCT_NAME)
+    apply_dark_theme(app)  # type: ignore[arg-type]
+    window = MainWindow()
+    window.show()
+    if path is None:
+        from viewer.io.demo_study import ensure_demo_study
+        from viewer.paths import cache_dir
+
+        window.status_label.setText("Preparing the demo study (first run only)...")
+        app.processEvents()
+        path = str(ensure_demo_study(cache_dir()))
+    window.open_path(path)
+    return int(app.exec())

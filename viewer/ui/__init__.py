@@ -1,0 +1,1 @@
+"""PySide6 user interface. VTK is used only inside viewer.ui.views."""

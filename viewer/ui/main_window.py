@@ -1,0 +1,142 @@
+"""The main window: series browser, problems panel, the image view, open/cancel with progress."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QPushButton,
+    QWidget,
+)
+
+from viewer import PRODUCT_NAME
+from viewer.core.volume import Volume
+from viewer.io.series import SeriesCandidate
+from viewer.io.study import StudyScan
+from viewer.ui.panels.series_panel import ProblemsPanel, SeriesList
+from viewer.ui.views.slice_view import SliceView
+from viewer.ui.workers import StudyLoader
+
+
+class MainWindow(QMainWindow):
+    """Opens studies and shows one series; all loading runs in :class:`StudyLoader`'s thread."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(PRODUCT_NAME)
+        self.setAcceptDrops(True)
+        self.study: StudyScan | None = None
+        self.volume: Volume | None = None
+        self.view = SliceView(self)
+        self.setCentralWidget(self.view)
+        self.series_list = SeriesList(self)
+        self.problems = ProblemsPanel(self)
+        self._dock(self.series_list, "Series", Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock(self.problems, "Problems", Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.loader = StudyLoader()
+        self._wire_loader()
+        self._build_status_bar()
+        self._build_menu()
+        self.series_list.series_chosen.connect(self.show_series)
+        self.resize(1280, 900)
+
+    def _dock(self, widget: QWidget, title: str, area: Qt.DockWidgetArea) -> None:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title)
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+
+    def _wire_loader(self) -> None:
+        self.loader.preview.connect(self.view.set_preview)
+        self.loader.scanned.connect(self._on_scanned)
+        self.loader.progress.connect(self._on_progress)
+        self.loader.loaded.connect(self._on_loaded)
+        self.loader.failed.connect(self._on_failed)
+        self.loader.finished.connect(lambda: self._busy(False))
+
+    def _build_status_bar(self) -> None:
+        self.status_label = QLabel("Ready")
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(240)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.loader.cancel)
+        bar = self.statusBar()
+        bar.addWidget(self.status_label, 1)
+        bar.addPermanentWidget(self.progress)
+        bar.addPermanentWidget(self.cancel_button)
+        self._busy(False)
+
+    def _build_menu(self) -> None:
+        menu = self.menuBar().addMenu("&File")
+        open_action = QAction("&Open folder...", self)
+        open_action.setShortcut(QKeySequence.StandardKey.Open)
+        open_action.triggered.connect(self._ask_folder)
+        menu.addAction(open_action)
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        menu.addAction(quit_action)
+
+    # Actions --------------------------------------------------------------------------
+    def open_path(self, path: str) -> None:
+        """Scan ``path`` and show its default series."""
+        QSettings().setValue("last_folder", path)
+        self.status_label.setText(f"Opening {path}")
+        self._busy(True)
+        self.loader.open(path)
+
+    def show_series(self, candidate: SeriesCandidate) -> None:
+        """Load and show ``candidate``."""
+        self._busy(True)
+        self.loader.load(candidate)
+
+    def _ask_folder(self) -> None:
+        start = str(QSettings().value("last_folder", ""))
+        folder = QFileDialog.getExistingDirectory(self, "Open study folder", start)
+        if folder:
+            self.open_path(folder)
+
+    # Loader results -------------------------------------------------------------------
+    def _busy(self, busy: bool) -> None:
+        self.progress.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+
+    def _on_scanned(self, study: StudyScan) -> None:
+        self.study = study
+        self.series_list.set_study(study)
+        self.problems.set_study(study)
+
+    def _on_progress(self, stage: str, done: int, total: int) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        self.status_label.setText(f"{stage} {done}/{total}")
+
+    def _on_loaded(self, volume: Volume, candidate: SeriesCandidate) -> None:
+        self.volume = volume
+        self.view.set_volume(volume)
+        k, j, i = volume.shape
+        note = "  (resampled)" if volume.resampled else ""
+        self.status_label.setText(f"{candidate.description}: {i}x{j}x{k}{note}")
+        self.setWindowTitle(f"{PRODUCT_NAME} - {volume.meta.patient_name or volume.meta.patient_id}")
+
+    def _on_failed(self, message: str) -> None:
+        self.status_label.setText(message)
+
+    # Drag and drop --------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        urls = event.mimeData().urls()
+        if urls:
+            self.open_path(urls[0].toLocalFile())
+
+    def closeEvent(self, event: object) -> None:  # noqa: N802
+        self.loader.wait()
+        super().closeEvent(event)  # type: ignore[arg-type]
