@@ -7,14 +7,18 @@ length can be checked against the file size and the image size before anything d
 
 from __future__ import annotations
 
+import math
 import os
 import struct
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import pydicom
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
@@ -107,31 +111,61 @@ def _problem(code: ProblemCode, path: str, message: str, **details: float | int 
     return HeaderError(Problem(code, severity, message, path, details))
 
 
-def _text(ds: Dataset, keyword: str) -> str:
+# Plain-ASCII and binary VRs are parsed straight from the raw bytes: pydicom's general value
+# conversion costs more than the rest of the header scan. Text that may need a character set
+# (names, descriptions) still goes through pydicom.
+_ASCII_VRS = {"UI", "DA", "CS", "DS", "IS", "TM", "AS", "DT"}
+_TEXT_VRS = {"LO", "SH", "PN", "LT", "ST"}  # raw path only when pure ASCII (no ISO 2022 escapes)
+_BINARY_VRS = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d"}
+
+
+@lru_cache(maxsize=None)
+def _tag_and_vr(keyword: str) -> tuple[int, str]:
+    tag = tag_for_keyword(keyword)
+    assert tag is not None, keyword
+    return tag, dictionary_VR(tag)
+
+
+def _get(ds: Dataset | None, keyword: str) -> list[Any]:
+    """The values of ``keyword`` in ``ds`` as a list (empty when absent or unreadable)."""
+    if ds is None:
+        return []
+    tag, vr = _tag_and_vr(keyword)
     try:
-        value = ds.get(keyword, "")
-        return "" if value is None else str(value).strip()
+        elem = ds.get_item(tag)
+        if isinstance(elem, RawDataElement) and elem.value is not None:
+            vr = elem.VR or vr
+            if vr in _ASCII_VRS or (vr in _TEXT_VRS and elem.value.isascii() and b"\x1b" not in elem.value):
+                text = elem.value.decode("ascii", "replace").strip("\x00 ")
+                return [v.strip("\x00 ") for v in text.split("\\")] if text else []
+            if vr in _BINARY_VRS:
+                fmt = _BINARY_VRS[vr]
+                n = len(elem.value) // struct.calcsize(fmt)
+                return list(struct.unpack(("<" if elem.is_little_endian else ">") + fmt * n,
+                                          elem.value[: n * struct.calcsize(fmt)]))
+        return _values(ds[tag].value) if elem is not None else []
     except Exception:  # a malformed value must not sink the file
-        return ""
+        return []
+
+
+def _text(ds: Dataset | None, keyword: str) -> str:
+    return "\\".join(str(v).strip() for v in _get(ds, keyword))
 
 
 def _int(ds: Dataset, keyword: str) -> int | None:
+    values = _get(ds, keyword)
     try:
-        value = ds.get(keyword)
-        return None if value in (None, "") else int(value)
-    except Exception:
+        return int(float(values[0])) if values and values[0] != "" else None
+    except (TypeError, ValueError):
         return None
 
 
 def _floats(ds: Dataset, keyword: str, n: int) -> tuple[float, ...] | None:
     try:
-        value = ds.get(keyword)
-        if value is None:
-            return None
-        values = tuple(float(v) for v in _values(value))
-        return values if len(values) == n else None
-    except Exception:
+        values = tuple(float(v) for v in _get(ds, keyword))
+    except (TypeError, ValueError):
         return None
+    return values if len(values) == n and all(math.isfinite(v) for v in values) else None
 
 
 def _first(seq_owner: Dataset | None, keyword: str) -> Dataset | None:
@@ -151,8 +185,8 @@ def _looks_like_dicom(fp: Any, size: int) -> bool | None:
     return None if size >= 16 and head[:2] in (b"\x08\x00", b"\x02\x00") else False
 
 
-def _read_dataset(path: str, size: int) -> tuple[Dataset, int, bool]:
-    """Header only: the dataset, the file position where reading stopped, whether it had DICM."""
+def _read_dataset(path: str, size: int) -> tuple[Dataset, int, bool, bytes]:
+    """Header only: the dataset, where reading stopped, whether it had DICM, the next 12 bytes."""
     try:
         with open(path, "rb") as fp:
             kind = _looks_like_dicom(fp, size)
@@ -164,7 +198,8 @@ def _read_dataset(path: str, size: int) -> tuple[Dataset, int, bool]:
                 ds = pydicom.dcmread(
                     fp, stop_before_pixels=True, defer_size=_DEFER_BYTES, force=kind is None
                 )
-            return ds, fp.tell(), kind is True
+            stop = fp.tell()
+            return ds, stop, kind is True, fp.read(12)
     except HeaderError:
         raise
     except InvalidDicomError as exc:
@@ -179,11 +214,8 @@ def _read_dataset(path: str, size: int) -> tuple[Dataset, int, bool]:
         raise _problem(ProblemCode.TRUNCATED, path, f"the header is damaged ({exc})") from exc
 
 
-def _pixel_element(path: str, pos: int, size: int, implicit: bool, big: bool) -> tuple[int, int] | None:
-    """Locate (value offset, declared length) of the pixel data element starting at ``pos``."""
-    with open(path, "rb") as fp:
-        fp.seek(pos)
-        head = fp.read(12)
+def _pixel_element(head: bytes, pos: int, implicit: bool, big: bool) -> tuple[int, int] | None:
+    """(value offset, declared length) of the pixel data element whose first bytes are ``head``."""
     if len(head) < 8:
         return None
     endian = ">" if big else "<"
@@ -199,7 +231,7 @@ def _pixel_element(path: str, pos: int, size: int, implicit: bool, big: bool) ->
     return pos + 8, struct.unpack(endian + "H", head[6:8])[0]
 
 
-def _pixel_info(ds: Dataset, path: str, stop: int, size: int) -> PixelInfo:
+def _pixel_info(ds: Dataset, path: str, stop: int, size: int, head: bytes) -> PixelInfo:
     """Check the pixel description and the pixel data's declared length; raise if unusable."""
     meta = getattr(ds, "file_meta", None)
     ts = _text(meta, "TransferSyntaxUID") if meta is not None else ""
@@ -212,7 +244,7 @@ def _pixel_info(ds: Dataset, path: str, stop: int, size: int) -> PixelInfo:
             ProblemCode.BAD_LENGTH, path,
             f"an element declares more bytes than the file holds ({size} bytes)", file_size=size,
         )
-    located = _pixel_element(path, stop, size, implicit, big)
+    located = _pixel_element(head, stop, implicit, big)
     if located is None:
         what = _text(ds, "SOPClassUID") or (_text(meta, "MediaStorageSOPClassUID") if meta else "")
         name = UID(what).name if what else "no SOP class"
@@ -286,10 +318,10 @@ def read_frames(path: str) -> list[Frame]:
         size = os.stat(path).st_size
     except OSError as exc:
         raise _problem(ProblemCode.UNREADABLE, path, f"cannot be read: {exc.strerror}") from exc
-    ds, stop, marked = _read_dataset(path, size)
+    ds, stop, marked, head = _read_dataset(path, size)
     if not marked and len(ds) == 0:
         raise _problem(ProblemCode.NOT_DICOM, path, "not a DICOM file (no recognisable header)")
-    pixels = _pixel_info(ds, path, stop, size)
+    pixels = _pixel_info(ds, path, stop, size, head)
     info = _file_info(ds, path, pixels)
     if pixels.frames > 1 and "PerFrameFunctionalGroupsSequence" in ds:
         return _enhanced_frames(ds, info)
@@ -314,7 +346,7 @@ def _file_info(ds: Dataset, path: str, pixels: PixelInfo) -> FileInfo:
         series_description=_text(ds, "SeriesDescription"),
         modality=_text(ds, "Modality"),
         frame_of_reference_uid=_text(ds, "FrameOfReferenceUID"),
-        image_type=tuple(str(v).strip().upper() for v in _values(ds.get("ImageType"))),
+        image_type=tuple(str(v).upper() for v in _get(ds, "ImageType")),
         instance_number=_int(ds, "InstanceNumber"),
         gantry_tilt=(_floats(ds, "GantryDetectorTilt", 1) or (None,))[0],
         pixels=pixels,
@@ -331,15 +363,12 @@ def _values(value: Any) -> list[Any]:
 
 
 def _window(ds: Dataset | None) -> tuple[float, float] | None:
-    if ds is None:
-        return None
+    centers, widths = _get(ds, "WindowCenter"), _get(ds, "WindowWidth")
     try:
-        centers, widths = _values(ds.get("WindowCenter")), _values(ds.get("WindowWidth"))
-        if not centers or not widths or float(widths[0]) <= 0:
-            return None
-        return float(centers[0]), float(widths[0])
-    except Exception:
+        center, width = float(centers[0]), float(widths[0])
+    except (IndexError, TypeError, ValueError):
         return None
+    return (center, width) if width > 0 and math.isfinite(center) else None
 
 
 def _plain_frame(ds: Dataset, info: FileInfo, index: int) -> Frame:
