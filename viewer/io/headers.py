@@ -245,6 +245,8 @@ def _pixel_info(ds: Dataset, path: str, stop: int, size: int, head: bytes) -> Pi
             f"an element declares more bytes than the file holds ({size} bytes)", file_size=size,
         )
     located = _pixel_element(head, stop, implicit, big)
+    if located is None and rows and cols and stop >= size:
+        raise _problem(ProblemCode.TRUNCATED, path, "the file ends before its pixel data")
     if located is None:
         what = _text(ds, "SOPClassUID") or (_text(meta, "MediaStorageSOPClassUID") if meta else "")
         name = UID(what).name if what else "no SOP class"
@@ -319,7 +321,9 @@ def read_frames(path: str) -> list[Frame]:
     except OSError as exc:
         raise _problem(ProblemCode.UNREADABLE, path, f"cannot be read: {exc.strerror}") from exc
     ds, stop, marked, head = _read_dataset(path, size)
-    if not marked and len(ds) == 0:
+    if len(ds) == 0:
+        if marked:
+            raise _problem(ProblemCode.TRUNCATED, path, "the file ends inside its header")
         raise _problem(ProblemCode.NOT_DICOM, path, "not a DICOM file (no recognisable header)")
     pixels = _pixel_info(ds, path, stop, size, head)
     info = _file_info(ds, path, pixels)

@@ -42,7 +42,8 @@ class LoadError(Exception):
         self.problems = problems
 
 
-def _workers() -> int:
+def default_workers() -> int:
+    """Threads used to read and decode: one per core, at most 8."""
     return max(1, min(8, os.cpu_count() or 1))
 
 
@@ -56,8 +57,10 @@ class _Reader:
     """Fills ``out[k]`` for each acquired frame ``frames[k]``."""
 
     def __init__(self, frames: list[Frame], out: NDArray[np.generic],
-                 on_progress: LoadProgressFn | None, cancel: CancelFn | None) -> None:
+                 on_progress: LoadProgressFn | None, cancel: CancelFn | None,
+                 workers: int | None = None) -> None:
         self.frames, self.out = frames, out
+        self.workers = workers or default_workers()
         self.on_progress, self.cancel = on_progress, cancel
         self.done = 0
 
@@ -69,7 +72,7 @@ class _Reader:
         coded = [k for k in order[1:] if self.frames[k].file.pixels.offset is None]
         chunks = [native[i:i + 16] for i in range(0, len(native), 16)]
         chunks += decode.group_by_file(coded, self.frames)
-        with ThreadPoolExecutor(_workers()) as pool:
+        with ThreadPoolExecutor(self.workers) as pool:
             for n in pool.map(self._chunk, chunks):
                 self._tick(n)
 
@@ -115,24 +118,21 @@ def _read_native(frame: Frame, dest: NDArray[np.generic]) -> None:
         calibrate_into(dest, buf, cal)
 
 
-def _read_stack(frames: list[Frame], dtype: np.dtype[np.generic],
-                on_progress: LoadProgressFn | None, cancel: CancelFn | None) -> NDArray[np.generic]:
+def _stack(frames: list[Frame], on_progress: LoadProgressFn | None, cancel: CancelFn | None,
+           workers: int | None) -> NDArray[np.generic]:
     px = frames[0].file.pixels
-    out = np.zeros((len(frames), px.rows, px.columns), dtype=dtype)
-    _Reader(frames, out, on_progress, cancel).run()
-    return out
-
-
-def _stack(frames: list[Frame], on_progress: LoadProgressFn | None,
-           cancel: CancelFn | None) -> NDArray[np.generic]:
-    try:
-        return _read_stack(frames, output_dtype(frames), on_progress, cancel)
-    except Overflow:  # rare: values outside int16 after calibration; read again as float32
-        return _read_stack(frames, np.dtype(np.float32), on_progress, cancel)
+    for dtype in (output_dtype(frames), np.dtype(np.float32)):
+        out = np.zeros((len(frames), px.rows, px.columns), dtype=dtype)
+        try:
+            _Reader(frames, out, on_progress, cancel, workers).run()
+            return out
+        except Overflow:  # rare: values outside int16 after calibration; read again as float32
+            continue
+    raise AssertionError("float32 output cannot overflow")
 
 
 def load_series(candidate: SeriesCandidate, on_progress: LoadProgressFn | None = None,
-                cancel: CancelFn | None = None) -> Volume:
+                cancel: CancelFn | None = None, workers: int | None = None) -> Volume:
     """Read and calibrate a candidate's voxels.
 
     Parameters
@@ -144,6 +144,8 @@ def load_series(candidate: SeriesCandidate, on_progress: LoadProgressFn | None =
         ready.
     cancel
         Polled between chunks; returning True raises :class:`~viewer.io.scan.Cancelled`.
+    workers
+        Reader/decoder threads (default: one per core).
 
     Raises
     ------
@@ -157,7 +159,7 @@ def load_series(candidate: SeriesCandidate, on_progress: LoadProgressFn | None =
     if candidate.mode is not LoadMode.PLANES and candidate.frames[0].file.pixels.samples != 1:
         raise LoadError("colour images cannot be read as a volume", [])
     try:
-        array = _stack(candidate.frames, on_progress, cancel)
+        array = _stack(candidate.frames, on_progress, cancel, workers)
     except decode.FrameError as exc:
         problem = Problem(ProblemCode.DECODE_FAILED, Severity.ERROR, exc.reason, exc.frame.file.path)
         raise LoadError(f"{exc.frame.file.path}: {exc.reason}", [problem]) from exc
@@ -174,12 +176,4 @@ def load_series(candidate: SeriesCandidate, on_progress: LoadProgressFn | None =
 
 def read_frame(frame: Frame) -> NDArray[np.generic]:
     """One calibrated image (rows, columns): the preview shown while the rest still loads."""
-    px = frame.file.pixels
-    for dtype in (output_dtype([frame]), np.dtype(np.float32)):
-        out = np.zeros((1, px.rows, px.columns), dtype=dtype)
-        try:
-            _Reader([frame], out, None, None).run()
-            return out[0]
-        except Overflow:
-            continue
-    raise AssertionError("float32 output cannot overflow")
+    return _stack([frame], None, None, 1)[0]

@@ -1,0 +1,1 @@
+"""Local AI: model manifests, the runner and post-processing. The only package that imports torch."""
