@@ -1,19 +1,26 @@
-"""Decode compressed (or otherwise non-direct) frames with an explicitly chosen decoder."""
+"""Decode compressed (or otherwise non-direct) frames with an explicitly chosen decoder.
+
+Work is described as (frame, slice) pairs: decode ``frame`` into ``out[slice]``.
+"""
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
 
+from viewer.io import shared_array
 from viewer.io.headers import Frame
 from viewer.io.pixels import Calibration, Overflow, calibrate_into
 
-FRAMES_PER_TASK = 8  # frames of one multi-frame file decoded per task, so both cores get work
+FRAMES_PER_TASK = 8  # frames per task: enough to hide the cost of a task, few enough to balance
 
-# Decoder per transfer syntax, fastest measured here first (see docs/benchmarks.md). pydicom's
-# own pure-Python decoders are slower and hold the GIL.
+Pair = tuple[Frame, int]
+
+# Decoder per transfer syntax, fastest measured here first (see docs/benchmarks.md); others
+# default to pylibjpeg. pydicom's own pure-Python decoders are slower.
 _PREFERRED = {
     "1.2.840.10008.1.2.4.80": ("pyjpegls", "pylibjpeg"),  # JPEG-LS lossless
     "1.2.840.10008.1.2.4.81": ("pyjpegls", "pylibjpeg"),  # JPEG-LS near-lossless
@@ -42,27 +49,38 @@ def plugin_for(transfer_syntax: str) -> str:
     return next((n for n in names if n in available), "")
 
 
-def group_by_file(ks: list[int], frames: list[Frame]) -> list[list[int]]:
-    """Group slice numbers by the file they come from, in tasks of at most FRAMES_PER_TASK."""
-    by_file: dict[str, list[int]] = {}
-    for k in ks:
-        by_file.setdefault(frames[k].file.path, []).append(k)
-    return [group[i:i + FRAMES_PER_TASK] for group in by_file.values()
-            for i in range(0, len(group), FRAMES_PER_TASK)]
+def _by_file(pairs: Sequence[Pair]) -> list[list[Pair]]:
+    groups: dict[str, list[Pair]] = {}
+    for pair in pairs:
+        groups.setdefault(pair[0].file.path, []).append(pair)
+    return list(groups.values())
 
 
-def decode_frames(frames: list[Frame], ks: list[int], out: NDArray[np.generic]) -> None:
-    """Decode the frames ``frames[k]`` for ``k`` in ``ks`` (all from one file) into ``out[k]``.
+def tasks(pairs: Sequence[Pair]) -> list[list[Pair]]:
+    """Pack pairs into tasks of about FRAMES_PER_TASK frames, keeping each file's frames together."""
+    packed: list[list[Pair]] = [[]]
+    for group in _by_file(pairs):
+        for i in range(0, len(group), FRAMES_PER_TASK):
+            if len(packed[-1]) >= FRAMES_PER_TASK:
+                packed.append([])
+            packed[-1].extend(group[i:i + FRAMES_PER_TASK])
+    return [t for t in packed if t]
 
-    The fastest decoder goes first; if it fails (some lack a feature, e.g. 12-bit lossy JPEG),
-    pydicom's own choice of decoder gets one more try.
-    """
-    first = frames[ks[0]]
-    indices = [frames[k].index for k in ks]
+
+def decode_pairs(pairs: Sequence[Pair], out: NDArray[np.generic]) -> None:
+    """Decode every pair into ``out``; raises FrameError or Overflow."""
+    for group in _by_file(pairs):
+        _decode_file(group, out)
+
+
+def _decode_file(group: list[Pair], out: NDArray[np.generic]) -> None:
+    """One file's frames. The fastest decoder goes first; if it fails (some lack a feature, e.g.
+    12-bit lossy JPEG), pydicom's own choice of decoder gets one more try."""
+    first = group[0][0]
     error: Exception | None = None
     for plugin in dict.fromkeys((plugin_for(first.file.pixels.transfer_syntax), "")):
         try:
-            _decode(frames, ks, out, indices, plugin)
+            _decode(group, out, plugin)
             return
         except (FrameError, Overflow):
             raise
@@ -72,18 +90,30 @@ def decode_frames(frames: list[Frame], ks: list[int], out: NDArray[np.generic]) 
     raise FrameError(first, f"pixel data could not be decoded ({type(error).__name__}: {reason})")
 
 
-def _decode(frames: list[Frame], ks: list[int], out: NDArray[np.generic], indices: list[int],
-            plugin: str) -> None:
+def _decode(group: list[Pair], out: NDArray[np.generic], plugin: str) -> None:
     from pydicom.pixels import iter_pixels
 
+    indices = [frame.index for frame, _ in group]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        arrays = iter_pixels(frames[ks[0]].file.path, indices=indices, raw=True, decoding_plugin=plugin)
-        for k, arr in zip(ks, arrays, strict=True):
-            _store(frames[k], arr, out[k])
+        arrays = iter_pixels(group[0][0].file.path, indices=indices, raw=True, decoding_plugin=plugin)
+        for (frame, k), arr in zip(group, arrays, strict=True):
+            if arr.shape != out.shape[1:]:
+                raise FrameError(frame, f"decoded image is {arr.shape}, the header says {out.shape[1:]}")
+            calibrate_into(out[k], arr, Calibration.of(frame))
 
 
-def _store(frame: Frame, arr: NDArray[np.generic], dest: NDArray[np.generic]) -> None:
-    if arr.shape != dest.shape:
-        raise FrameError(frame, f"decoded image is {arr.shape}, the header says {dest.shape}")
-    calibrate_into(dest, arr, Calibration.of(frame))
+def decode_task(pairs: list[Pair], shared: str, shape: tuple[int, int, int],
+                dtype: str) -> tuple[int, str, bool]:
+    """Decode ``pairs`` into the shared array at ``shared`` (runs in a worker process).
+
+    Returns (position in ``pairs`` of a failing frame or -1, reason, overflowed): plain values,
+    because custom exceptions do not survive the trip back between processes.
+    """
+    try:
+        decode_pairs(pairs, shared_array.attach(shared, shape, dtype))
+    except Overflow:
+        return -1, "", True
+    except FrameError as exc:
+        return next(i for i, (f, _) in enumerate(pairs) if f is exc.frame), exc.reason, False
+    return -1, "", False

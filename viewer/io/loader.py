@@ -18,8 +18,9 @@ from numpy.typing import NDArray
 from viewer.core.problems import Problem, ProblemCode, Severity
 from viewer.core.resample import resample_stack
 from viewer.core.volume import InstanceRef, Volume
-from viewer.io import decode
+from viewer.io import decode, shared_array
 from viewer.io.headers import Frame
+from viewer.io.pool import get_pool
 from viewer.io.pixels import (
     Calibration,
     Overflow,
@@ -54,49 +55,66 @@ def _order(n: int) -> list[int]:
 
 
 class _Reader:
-    """Fills ``out[k]`` for each acquired frame ``frames[k]``."""
+    """Fills ``out[k]`` for each acquired frame ``frames[k]``.
+
+    Native frames are read by threads in this process (the reads release the GIL). Compressed
+    frames go to the worker processes, which write straight into ``out`` when it is a shared
+    array (``shared`` is its path), else are decoded by the threads here.
+    """
 
     def __init__(self, frames: list[Frame], out: NDArray[np.generic],
                  on_progress: LoadProgressFn | None, cancel: CancelFn | None,
-                 workers: int | None = None) -> None:
-        self.frames, self.out = frames, out
-        self.workers = workers or default_workers()
+                 workers: int | None = None, shared: str | None = None) -> None:
+        self.frames, self.out, self.shared = frames, out, shared
         self.on_progress, self.cancel = on_progress, cancel
+        self.workers = workers or default_workers()
         self.done = 0
 
     def run(self) -> None:
         order = _order(len(self.frames))
-        self._one(order[0])  # first image as early as possible
-        self._tick(1)
-        native = [k for k in order[1:] if self.frames[k].file.pixels.offset is not None]
-        coded = [k for k in order[1:] if self.frames[k].file.pixels.offset is None]
-        chunks = [native[i:i + 16] for i in range(0, len(native), 16)]
-        chunks += decode.group_by_file(coded, self.frames)
-        with ThreadPoolExecutor(self.workers) as pool:
-            for n in pool.map(self._chunk, chunks):
-                self._tick(n)
+        self._local([(self.frames[order[0]], order[0])])  # first image as early as possible
+        rest = [(self.frames[k], k) for k in order[1:]]
+        native = [p for p in rest if p[0].file.pixels.offset is not None]
+        coded = decode.tasks([p for p in rest if p[0].file.pixels.offset is None])
+        pool = get_pool() if coded and self.shared is not None else None
+        remote = [] if pool is None else [
+            pool.submit(decode.decode_task, task, self.shared, self.out.shape, self.out.dtype.str)
+            for task in coded]
+        local = [native[i:i + 16] for i in range(0, len(native), 16)] + (coded if pool is None else [])
+        try:
+            with ThreadPoolExecutor(self.workers) as threads:
+                for _ in threads.map(self._local, local):
+                    pass
+            for task, future in zip(coded if remote else [], remote, strict=True):
+                self._check_cancel()
+                self._remote_done(task, *future.result())
+        finally:
+            for future in remote:
+                future.cancel()
 
     def _tick(self, n: int) -> None:
         self.done += n
         if self.on_progress is not None:
             self.on_progress(self.done, len(self.frames))
 
-    def _chunk(self, ks: list[int]) -> int:
+    def _check_cancel(self) -> None:
         if self.cancel is not None and self.cancel():
             raise Cancelled()
-        if self.frames[ks[0]].file.pixels.offset is None:
-            decode.decode_frames(self.frames, ks, self.out)
-        else:
-            for k in ks:
-                self._one(k)
-        return len(ks)
 
-    def _one(self, k: int) -> None:
-        frame = self.frames[k]
-        if frame.file.pixels.offset is None:
-            decode.decode_frames(self.frames, [k], self.out)
-        else:
-            _read_native(frame, self.out[k])
+    def _local(self, pairs: list[decode.Pair]) -> None:
+        self._check_cancel()
+        for frame, k in pairs:
+            if frame.file.pixels.offset is not None:
+                _read_native(frame, self.out[k])
+        decode.decode_pairs([p for p in pairs if p[0].file.pixels.offset is None], self.out)
+        self._tick(len(pairs))
+
+    def _remote_done(self, task: list[decode.Pair], bad: int, reason: str, overflow: bool) -> None:
+        if overflow:
+            raise Overflow()
+        if bad >= 0:
+            raise decode.FrameError(task[bad][0], reason)
+        self._tick(len(task))
 
 
 def _read_native(frame: Frame, dest: NDArray[np.generic]) -> None:
@@ -121,13 +139,19 @@ def _read_native(frame: Frame, dest: NDArray[np.generic]) -> None:
 def _stack(frames: list[Frame], on_progress: LoadProgressFn | None, cancel: CancelFn | None,
            workers: int | None) -> NDArray[np.generic]:
     px = frames[0].file.pixels
+    shape = (len(frames), px.rows, px.columns)
+    parallel = (workers or default_workers()) > 1 and any(f.file.pixels.offset is None for f in frames)
     for dtype in (output_dtype(frames), np.dtype(np.float32)):
-        out = np.zeros((len(frames), px.rows, px.columns), dtype=dtype)
+        made = shared_array.create(shape, dtype) if parallel and get_pool() is not None else None
+        out, shared = made if made is not None else (np.zeros(shape, dtype=dtype), None)
         try:
-            _Reader(frames, out, on_progress, cancel, workers).run()
+            _Reader(frames, out, on_progress, cancel, workers, shared).run()
             return out
         except Overflow:  # rare: values outside int16 after calibration; read again as float32
             continue
+        finally:
+            if shared is not None:
+                shared_array.release(shared)
     raise AssertionError("float32 output cannot overflow")
 
 

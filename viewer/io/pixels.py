@@ -97,6 +97,10 @@ def calibrate_int16_inplace(slice16: NDArray[np.int16], cal: Calibration) -> Non
 
 def calibrate_into(out: NDArray[np.generic], raw: NDArray[np.generic], cal: Calibration) -> None:
     """Write calibrated values of decoded ``raw`` (any integer type) into ``out`` (int16 or float32)."""
+    if out.dtype == np.int16 and raw.dtype.kind in "iu" and raw.dtype.itemsize == 2:
+        out[...] = raw.astype(raw.dtype.newbyteorder("="), copy=False).view(np.int16)
+        calibrate_int16_inplace(out, cal)  # type: ignore[arg-type]
+        return
     raw = raw.astype(raw.dtype.newbyteorder("="), copy=True)
     if raw.dtype.kind in "iu":
         _fix_bits(raw, cal)

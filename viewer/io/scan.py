@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from viewer.core.problems import Problem, ProblemCode, Severity
 from viewer.io.headers import Frame, HeaderError, read_frames
+from viewer.io.pool import get_pool
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 
@@ -113,6 +114,47 @@ def iter_files(root: str, result: ScanResult) -> Iterator[str]:
     return _Walker(root, result).files()
 
 
+PARALLEL_MIN_FILES = 200  # below this, starting work in other processes costs more than it saves
+CHUNK_FILES = 64
+
+Outcome = list[Frame] | Problem
+
+
+def read_one(path: str) -> Outcome:
+    """Frames of one file, or the problem that makes it unusable."""
+    try:
+        return read_frames(path)
+    except HeaderError as exc:
+        return exc.problem
+
+
+def read_chunk(paths: list[str]) -> list[Outcome]:
+    """:func:`read_one` for several files (one task for a worker process)."""
+    return [read_one(p) for p in paths]
+
+
+def _outcomes(paths: list[str], cancel: CancelFn | None) -> Iterator[list[Outcome]]:
+    """Header outcomes in file order, a chunk at a time; other processes do big folders."""
+    chunks = [paths[i:i + CHUNK_FILES] for i in range(0, len(paths), CHUNK_FILES)]
+    pool = get_pool() if len(paths) >= PARALLEL_MIN_FILES else None
+    if pool is None:
+        for chunk in chunks:
+            if cancel is not None and cancel():
+                raise Cancelled()
+            yield read_chunk(chunk)
+        return
+    yield [read_one(paths[0])]  # the first image at once, while the workers start
+    futures = [pool.submit(read_chunk, c) for c in [chunks[0][1:], *chunks[1:]]]
+    try:
+        for future in futures:
+            if cancel is not None and cancel():
+                raise Cancelled()
+            yield future.result()
+    finally:
+        for future in futures:
+            future.cancel()
+
+
 def scan_folder(
     root: str,
     on_progress: ProgressFn | None = None,
@@ -126,32 +168,28 @@ def scan_folder(
     root
         The study folder (walked recursively).
     on_progress
-        Called as ``(files done, files found so far)`` every few files.
+        Called as ``(files done, files found)`` after each chunk of files.
     cancel
-        Polled between files; returning True raises :class:`Cancelled`.
+        Polled between chunks; returning True raises :class:`Cancelled`.
     on_frame
-        Called with the first image plane found, so a caller can show an image at once.
+        Called once with the first image plane found, so a caller can show an image at once.
     """
     result = ScanResult(root=os.path.abspath(root))
     paths = list(iter_files(root, result))
     result.files_seen = len(paths)
-    first_sent = on_frame is None
-    for done, path in enumerate(paths, 1):
-        if cancel is not None and cancel():
-            raise Cancelled()
-        if path.lower().endswith(NIFTI_SUFFIXES):
-            result.nifti_files.append(path)
-            continue
-        try:
-            frames = read_frames(path)
-        except HeaderError as exc:
-            result.problems.append(exc.problem)
-            continue
-        result.frames.extend(frames)
-        if not first_sent and on_frame is not None and frames:
-            on_frame(frames[len(frames) // 2])
-            first_sent = True
-        if on_progress is not None and (done % 32 == 0 or done == len(paths)):
+    result.nifti_files = [p for p in paths if p.lower().endswith(NIFTI_SUFFIXES)]
+    dicom = [p for p in paths if not p.lower().endswith(NIFTI_SUFFIXES)]
+    done = len(result.nifti_files)
+    for chunk in _outcomes(dicom, cancel):
+        for outcome in chunk:
+            if isinstance(outcome, Problem):
+                result.problems.append(outcome)
+                continue
+            if on_frame is not None and outcome and not result.frames:
+                on_frame(outcome[len(outcome) // 2])
+            result.frames.extend(outcome)
+        done += len(chunk)
+        if on_progress is not None:
             on_progress(done, len(paths))
     return result
 
@@ -162,8 +200,9 @@ def scan_file(path: str) -> ScanResult:
     if path.lower().endswith(NIFTI_SUFFIXES):
         result.nifti_files.append(path)
         return result
-    try:
-        result.frames.extend(read_frames(path))
-    except HeaderError as exc:
-        result.problems.append(exc.problem)
+    outcome = read_one(path)
+    if isinstance(outcome, Problem):
+        result.problems.append(outcome)
+    else:
+        result.frames.extend(outcome)
     return result
