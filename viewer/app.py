@@ -14,6 +14,12 @@ def run(path: str | None = None) -> int:
     from viewer.ui.main_window import MainWindow
     from viewer.ui.style import apply_dark_theme
 
+    import threading
+
+    from viewer.io.pool import warm_up
+
+    # Start the decoding workers while the window comes up, so the first study does not wait.
+    threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName(PRODUCT_NAME)
     app.setOrganizationName(PRODUCT_NAME)

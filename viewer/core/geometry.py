@@ -74,7 +74,7 @@ def spacing_of(affine: ArrayLike) -> tuple[float, float, float]:
 def direction_of(affine: ArrayLike) -> FloatArray:
     """3x3 matrix whose columns are the unit LPS directions of the i, j, k axes."""
     a = np.asarray(affine, dtype=np.float64)[:3, :3]
-    return a / np.linalg.norm(a, axis=0)
+    return np.asarray(a / np.linalg.norm(a, axis=0), dtype=np.float64)
 
 
 def index_to_lps(affine: ArrayLike, ijk: ArrayLike) -> FloatArray:

@@ -78,7 +78,11 @@ def shift_slice(img: NDArray[np.float32], di: float, dj: float, fill: float) -> 
     j1i, i1i = np.clip(j0i + 1, 0, rows + 1), np.clip(i0i + 1, 0, cols + 1)
     top = padded[j0i, i0i] * (1 - fi) + padded[j0i, i1i] * fi
     bottom = padded[j1i, i0i] * (1 - fi) + padded[j1i, i1i] * fi
-    return (top * (1 - fj) + bottom * fj).astype(np.float32)
+    return np.asarray(top * (1 - fj) + bottom * fj, dtype=np.float32)
+
+
+def _shift(grid: RegularGrid, n: int) -> tuple[float, float]:
+    return float(grid.shift[n, 0]), float(grid.shift[n, 1])
 
 
 def resample_stack(
@@ -88,10 +92,10 @@ def resample_stack(
     out = np.empty((grid.n_slices, *stack.shape[1:]), dtype=np.float32)
     for k in range(grid.n_slices):
         lo, hi, w = int(grid.lower[k]), int(grid.upper[k]), float(grid.weight[k])
-        a = shift_slice(stack[lo].astype(np.float32), *grid.shift[lo], fill)
+        a = shift_slice(stack[lo].astype(np.float32), *_shift(grid, lo), fill)
         if hi == lo or w == 0.0:
             out[k] = a
             continue
-        b = shift_slice(stack[hi].astype(np.float32), *grid.shift[hi], fill)
+        b = shift_slice(stack[hi].astype(np.float32), *_shift(grid, hi), fill)
         out[k] = a * (1.0 - w) + b * w
     return out

@@ -38,7 +38,7 @@ class FrameError(Exception):
 
 def plugin_for(transfer_syntax: str) -> str:
     """The decoder plugin to use for ``transfer_syntax`` ('' lets pydicom choose)."""
-    from pydicom.pixels import get_decoder
+    from pydicom.pixels.decoders.base import get_decoder
     from pydicom.uid import UID
 
     names = _PREFERRED.get(transfer_syntax, ("pylibjpeg",))
@@ -91,7 +91,7 @@ def _decode_file(group: list[Pair], out: NDArray[np.generic]) -> None:
 
 
 def _decode(group: list[Pair], out: NDArray[np.generic], plugin: str) -> None:
-    from pydicom.pixels import iter_pixels
+    from pydicom.pixels.utils import iter_pixels
 
     indices = [frame.index for frame, _ in group]
     with warnings.catch_warnings():

@@ -301,7 +301,7 @@ def _check_syntax(info: PixelInfo, path: str) -> None:
             ProblemCode.UNSUPPORTED_TRANSFER_SYNTAX, path,
             f"unknown transfer syntax {ts or '(none)'}; cannot read the pixels", transfer_syntax=ts,
         )
-    from pydicom.pixels import get_decoder
+    from pydicom.pixels.decoders.base import get_decoder
 
     try:
         decoder = get_decoder(uid)
@@ -375,12 +375,16 @@ def _window(ds: Dataset | None) -> tuple[float, float] | None:
     return (center, width) if width > 0 and math.isfinite(center) else None
 
 
+def _point(values: tuple[float, ...] | None) -> tuple[float, float, float] | None:
+    return (values[0], values[1], values[2]) if values is not None and len(values) == 3 else None
+
+
 def _plain_frame(ds: Dataset, info: FileInfo, index: int) -> Frame:
     pos = _floats(ds, "ImagePositionPatient", 3)
     ps = _floats(ds, "PixelSpacing", 2)
     return Frame(
         file=info, index=index,
-        position=pos if info.pixels.frames == 1 else (pos if index == 0 else None),
+        position=_point(pos) if info.pixels.frames == 1 or index == 0 else None,
         orientation=_floats(ds, "ImageOrientationPatient", 6),
         pixel_spacing=(ps[0], ps[1]) if ps else None,
         slope=(_floats(ds, "RescaleSlope", 1) or (1.0,))[0],
@@ -413,7 +417,7 @@ def _enhanced_frames(ds: Dataset, info: FileInfo) -> list[Frame]:
         intercept = _group_value(groups, "PixelValueTransformationSequence", "RescaleIntercept", 1)
         voi = next((_first(g, "FrameVOILUTSequence") for g in groups if _first(g, "FrameVOILUTSequence")), None)
         frames.append(Frame(
-            file=info, index=index, position=pos, orientation=iop,
+            file=info, index=index, position=_point(pos), orientation=iop,
             pixel_spacing=(ps[0], ps[1]) if ps else None,
             slope=slope[0] if slope else 1.0, intercept=intercept[0] if intercept else 0.0,
             window=_window(voi),

@@ -78,7 +78,7 @@ class _Reader:
         coded = decode.tasks([p for p in rest if p[0].file.pixels.offset is None])
         pool = get_pool() if coded and self.shared is not None else None
         remote = [] if pool is None else [
-            pool.submit(decode.decode_task, task, self.shared, self.out.shape, self.out.dtype.str)
+            pool.submit(decode.decode_task, task, str(self.shared), self.out.shape, self.out.dtype.str)
             for task in coded]
         local = [native[i:i + 16] for i in range(0, len(native), 16)] + (coded if pool is None else [])
         try:
@@ -125,7 +125,8 @@ def _read_native(frame: Frame, dest: NDArray[np.generic]) -> None:
     buf = dest if direct else np.empty((px.rows, px.columns), dtype=raw_dtype(px))
     fd = os.open(frame.file.path, os.O_RDONLY)
     try:
-        got = os.preadv(fd, [memoryview(buf).cast("B")], px.offset + frame.index * px.frame_bytes)
+        got = os.preadv(fd, [memoryview(buf).cast("B")],  # type: ignore[arg-type]
+                        px.offset + frame.index * px.frame_bytes)
     finally:
         os.close(fd)
     if got != px.frame_bytes:
@@ -146,7 +147,7 @@ def _stack(frames: list[Frame], on_progress: LoadProgressFn | None, cancel: Canc
         out, shared = made if made is not None else (np.zeros(shape, dtype=dtype), None)
         try:
             _Reader(frames, out, on_progress, cancel, workers, shared).run()
-            return out
+            return np.asarray(out)
         except Overflow:  # rare: values outside int16 after calibration; read again as float32
             continue
         finally:
@@ -200,4 +201,4 @@ def load_series(candidate: SeriesCandidate, on_progress: LoadProgressFn | None =
 
 def read_frame(frame: Frame) -> NDArray[np.generic]:
     """One calibrated image (rows, columns): the preview shown while the rest still loads."""
-    return _stack([frame], None, None, 1)[0]
+    return np.asarray(_stack([frame], None, None, 1)[0])

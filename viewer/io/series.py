@@ -144,7 +144,7 @@ def _series_stacks(uid: str, frames: list[Frame], root: str) -> list[SeriesCandi
     parts = [p for part in parts for p in _split_by(
         part, lambda f: f.file.frame_of_reference_uid, ProblemCode.MIXED_FRAME_OF_REFERENCE,
         Severity.WARNING, "different frames of reference in one series; split", problems)]
-    out = []
+    out: list[SeriesCandidate] = []
     for part in parts:
         localizers = [f for f in part if "LOCALIZER" in f.file.image_type]
         images = [f for f in part if "LOCALIZER" not in f.file.image_type]
