@@ -1,0 +1,1 @@
+"""Test data written by code: see README.md in this folder."""

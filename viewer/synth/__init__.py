@@ -1,0 +1,1 @@
+"""Synthetic CT phantoms (demo study, tests, model training). numpy and scipy only."""
