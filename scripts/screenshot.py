@@ -1,6 +1,6 @@
 """Open the viewer on a folder under Xvfb, wait until the series is shown, save a screenshot.
 
-    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshot.py FOLDER OUT.png
+    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshot.py FOLDER OUT.png [SLICE]
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from viewer.ui.main_window import MainWindow
 from viewer.ui.style import apply_dark_theme
 
 
-def main(folder: str, out: str) -> int:
+def main(folder: str, out: str, slice_index: int | None = None) -> int:
     app = QApplication(sys.argv[:1])
     apply_dark_theme(app)
     window = MainWindow()
@@ -22,6 +22,8 @@ def main(folder: str, out: str) -> int:
     window.show()
 
     def save(*_: object) -> None:
+        if slice_index is not None:
+            window.view.set_slice(slice_index)
         QTimer.singleShot(300, lambda: (window.grab().save(out), app.quit()))
 
     window.loader.loaded.connect(save)
@@ -31,4 +33,4 @@ def main(folder: str, out: str) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1], sys.argv[2]))
+    raise SystemExit(main(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else None))

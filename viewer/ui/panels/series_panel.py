@@ -56,6 +56,8 @@ class ProblemsPanel(QTreeWidget):
                 self._add(p, s.description)
         for p in study.file_problems:
             self._add(p, p.path or "")
+        if self.topLevelItemCount() == 0:
+            self.addTopLevelItem(QTreeWidgetItem(["", "", "", f"No problems found in {study.files_seen} files"]))
         for col in range(3):
             self.resizeColumnToContents(col)
 
