@@ -112,3 +112,17 @@ def _edge_to_edge(p0: NDArray[np.float64], p1: NDArray[np.float64], direction: N
     """Move two voxel-centre endpoints half a voxel outward along ``direction`` (x, y in mm)."""
     half = 0.5 / float(np.hypot(direction[0] / sx, direction[1] / sy))
     return p0 - direction * half, p1 + direction * half
+
+
+def max_diameter_mm(points_mm: NDArray[np.float64], limit: int = 3000) -> float:
+    """Largest distance between any two of the points (a subsample when there are many)."""
+    if len(points_mm) < 2:
+        return 0.0
+    if len(points_mm) > limit:
+        points_mm = points_mm[np.linspace(0, len(points_mm) - 1, limit).astype(int)]
+    best = 0.0
+    for start in range(0, len(points_mm), 500):
+        block = points_mm[start:start + 500]
+        d = np.linalg.norm(block[:, None, :] - points_mm[None, :, :], axis=-1)
+        best = max(best, float(d.max()))
+    return best

@@ -1,0 +1,151 @@
+"""The inference engine with a second, tiny model: a TorchScript file plus a manifest, as a user
+would bring one. It marks bright blobs as lesions, so the geometry of what comes out is known."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from viewer.core.findings import Origin, Status
+from viewer.core.geometry import affine_from_dicom
+from viewer.core.volume import Volume
+from viewer.inference.loading import ModelLoadError, load_network
+from viewer.inference.manifest import ManifestError, read
+from viewer.inference.registry import discover
+from viewer.inference.runner import Cancelled, Runner
+from viewer.inference.sliding_window import gaussian_weight, tile_starts
+
+
+class BrightBlob(torch.nn.Module):
+    """Two classes from the soft-tissue window: lesion where HU > about 100."""
+
+    divisor = (1, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        lesion = 40.0 * (x[:, 1:2] - 0.6)
+        return torch.cat([-lesion, lesion], dim=1)
+
+
+def _manifest(folder: Path, weights: Path, **changes: object) -> Path:
+    doc = {
+        "id": "test-bright-blob", "name": "Bright blob (test)", "version": "1", "task": "segmentation",
+        "format": "torchscript", "entry": weights.name,
+        "files": [{"path": weights.name, "sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}],
+        "input": {"spacing_zyx": [2.0, 2.0, 2.0], "windows": [[-1000, 400], [-100, 240]]},
+        "inference": {"patch_zyx": [16, 32, 32], "overlap": 0.25},
+        "output": {"labels": [{"value": 0, "name": "background"},
+                              {"value": 1, "name": "lesion", "lesion": True,
+                               "snomed": ["52988006", "Lesion"]}],
+                   "threshold": 0.5, "min_volume_mm3": 20},
+        "training_data": "none: a rule for tests", "intended_use": "tests only",
+    }
+    doc.update(changes)
+    (folder / "manifest.json").write_text(json.dumps(doc))
+    return folder
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "models" / "bright-blob"
+    folder.mkdir(parents=True)
+    weights = folder / "model.ts"
+    torch.jit.save(torch.jit.script(BrightBlob()), str(weights))
+    return _manifest(folder, weights)
+
+
+def _sagittal_volume() -> tuple[Volume, list[tuple[np.ndarray, float]]]:
+    """Sagittal acquisition (columns -> P, rows -> I, slices -> L), anisotropic, with two spheres."""
+    affine = affine_from_dicom([0, 1, 0, 0, 0, -1], [-40.0, -60.0, 60.0], [0.8, 0.9], [3.0, 0, 0])
+    shape = (28, 140, 150)
+    k, j, i = np.meshgrid(*[np.arange(n) for n in shape], indexing="ij")
+    lps = (affine[:3, :3] @ np.stack([i, j, k]).reshape(3, -1)).T + affine[:3, 3]
+    spheres = [(np.array([-10.0, 0.0, 10.0]), 9.0), (np.array([20.0, 30.0, -20.0]), 6.0)]
+    hu = np.zeros(len(lps), dtype=np.int16)
+    for centre, radius in spheres:
+        hu[np.linalg.norm(lps - centre, axis=1) <= radius] = 300
+    return Volume(hu.reshape(shape), affine), spheres
+
+
+def test_finds_each_blob_at_its_place_with_its_size(model_dir: Path) -> None:
+    volume, spheres = _sagittal_volume()
+    ticks: list[tuple[str, int, int]] = []
+    result = Runner(read(model_dir), "cpu").run(volume, lambda s, d, t: ticks.append((s, d, t)))
+    assert len(result.findings) == 2
+    assert ticks and ticks[-1][1] == ticks[-1][2]  # progress reached the last tile
+    assert set(result.timings_s) == {"load", "preprocess", "predict", "postprocess"}
+    for finding, (centre, radius) in zip(result.findings, spheres):  # biggest first
+        m = finding.measurements
+        found_centre = (np.array(m.bbox_lps_mm[0]) + np.array(m.bbox_lps_mm[1])) / 2
+        assert np.linalg.norm(found_centre - centre) < 3.0  # coarse 2 mm model grid, 3 mm slices
+        assert abs(m.long_axis_mm - 2 * radius) < 3.0
+        assert m.volume_ml == pytest.approx(4 / 3 * np.pi * radius ** 3 / 1000, rel=0.25)
+        assert m.mean == pytest.approx(300, abs=30)
+        assert finding.status is Status.PROPOSED and finding.provenance.origin is Origin.AI
+        assert finding.provenance.model_id == "test-bright-blob" and 0.5 < finding.provenance.score <= 1
+        assert finding.kind == "lesion" and finding.uid.startswith("2.25.")
+
+
+def test_cancel_stops_and_returns_nothing(model_dir: Path) -> None:
+    volume, _ = _sagittal_volume()
+    calls = []
+
+    def cancel() -> bool:
+        calls.append(1)
+        return len(calls) > 2
+
+    with pytest.raises(Cancelled):
+        Runner(read(model_dir), "cpu").run(volume, cancel=cancel)
+
+
+def test_checksum_mismatch_is_refused(model_dir: Path) -> None:
+    (model_dir / "model.ts").write_bytes((model_dir / "model.ts").read_bytes() + b"tampered")
+    with pytest.raises(ModelLoadError, match="checksum"):
+        load_network(read(model_dir), torch.device("cpu"))
+
+
+def test_weights_that_need_pickled_code_are_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "evil"
+    folder.mkdir()
+    weights = folder / "weights.pt"
+    torch.save({"net": BrightBlob()}, weights)  # a pickled module: would run code to load
+    _manifest(folder, weights, format="state-dict", architecture={"name": "unet3d"})
+    with pytest.raises(ModelLoadError, match="pickled code"):
+        load_network(read(folder), torch.device("cpu"))
+
+
+def test_bad_manifests_name_the_field(model_dir: Path) -> None:
+    weights = model_dir / "model.ts"
+    _manifest(model_dir, weights, inference={"patch_zyx": [16, 32, 32], "overlap": 1.5})
+    with pytest.raises(ManifestError, match="overlap"):
+        read(model_dir)
+    doc = json.loads((model_dir / "manifest.json").read_text())
+    del doc["input"]
+    (model_dir / "manifest.json").write_text(json.dumps(doc))
+    with pytest.raises(ManifestError, match="input"):
+        read(model_dir)
+
+
+def test_registry_lists_models_and_reports_broken_ones(model_dir: Path) -> None:
+    broken = model_dir.parent / "broken"
+    broken.mkdir()
+    (broken / "manifest.json").write_text("{not json")
+    found = discover(model_dir.parent)
+    assert [m.id for m in found.models] == ["test-bright-blob"]
+    assert found.errors and found.errors[0][0] == broken
+    with pytest.raises(KeyError, match="test-bright-blob"):
+        found.get("missing")
+
+
+def test_tiles_cover_the_volume_and_blend_smoothly() -> None:
+    starts = tile_starts(100, 32, 0.5)
+    covered = np.zeros(100, bool)
+    for s in starts:
+        covered[s:s + 32] = True
+    assert covered.all() and starts[-1] == 68
+    w = gaussian_weight((8, 16, 16), 0.125)
+    assert w.max() == pytest.approx(1.0) and w.min() > 0 and w[4, 8, 8] > w[0, 0, 0]

@@ -1,0 +1,172 @@
+"""A model described as data: what it expects, what it outputs, where its files are, what it is.
+
+Every model lives in a folder with a ``manifest.json``; the runner drives any of them through the
+same stages. Constructors validate, so a bad manifest fails when it is read, naming the field.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+FORMATS = ("state-dict", "torchscript")  # state-dict: torch.load(weights_only=True) into a known net
+
+
+class ManifestError(ValueError):
+    """The manifest is missing a field or has an impossible value."""
+
+
+class Task(str, Enum):
+    """What the model does."""
+
+    SEGMENTATION = "segmentation"
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """A file of the model, with the checksum it must have."""
+
+    path: str
+    sha256: str
+    size: int | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.sha256) != 64 or any(c not in "0123456789abcdef" for c in self.sha256):
+            raise ManifestError(f"files[].sha256 must be 64 lower-case hex digits; got {self.sha256!r}")
+        if Path(self.path).is_absolute() or ".." in Path(self.path).parts:
+            raise ManifestError(f"files[].path must stay inside the model folder; got {self.path!r}")
+
+
+@dataclass(frozen=True)
+class Label:
+    """One output class."""
+
+    value: int
+    name: str
+    snomed: tuple[str, str] | None = None  # (code, meaning), e.g. ("108369006", "Neoplasm")
+    lesion: bool = False  # components of this class become findings
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How a volume becomes the model's input."""
+
+    spacing_zyx: tuple[float, float, float]
+    windows: tuple[tuple[float, float], ...]  # per channel: HU window (low, high) scaled to [0, 1]
+    modalities: tuple[str, ...] = ("CT",)
+
+    def __post_init__(self) -> None:
+        if len(self.spacing_zyx) != 3 or min(self.spacing_zyx) <= 0:
+            raise ManifestError(f"input.spacing_zyx must be three positive mm; got {self.spacing_zyx}")
+        if not self.windows or any(high <= low for low, high in self.windows):
+            raise ManifestError(f"input.windows must be (low, high) pairs with low < high; got {self.windows}")
+
+
+@dataclass(frozen=True)
+class InferenceSpec:
+    """Sliding-window settings."""
+
+    patch_zyx: tuple[int, int, int]
+    overlap: float = 0.5
+    sigma_scale: float = 0.125  # Gaussian blending weight: sigma = patch * sigma_scale
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.overlap < 1:
+            raise ManifestError(f"inference.overlap must be in [0, 1); got {self.overlap}")
+        if min(self.patch_zyx) < 1:
+            raise ManifestError(f"inference.patch_zyx must be positive; got {self.patch_zyx}")
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """What the network returns and how lesions are cut out of it."""
+
+    labels: tuple[Label, ...]
+    threshold: float = 0.5  # on the lesion probability
+    min_volume_mm3: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not any(label.lesion for label in self.labels):
+            raise ManifestError("output.labels must mark at least one label as a lesion")
+        if not 0 < self.threshold < 1:
+            raise ManifestError(f"output.threshold must be in (0, 1); got {self.threshold}")
+
+
+@dataclass(frozen=True)
+class ModelManifest:
+    """Everything the app needs to know about one model."""
+
+    id: str
+    name: str
+    version: str
+    task: Task
+    format: str
+    entry: str  # the weights or program file, one of ``files``
+    files: tuple[ModelFile, ...]
+    input: InputSpec
+    inference: InferenceSpec
+    output: OutputSpec
+    architecture: Mapping[str, Any] = field(default_factory=dict)  # for state-dict: network kwargs
+    licence: str = ""
+    training_data: str = ""
+    intended_use: str = ""
+    folder: Path = Path(".")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "task", Task(self.task))
+        if self.format not in FORMATS:
+            raise ManifestError(f"format must be one of {FORMATS}; got {self.format!r}")
+        if self.entry not in {f.path for f in self.files}:
+            raise ManifestError(f"entry {self.entry!r} must be listed in files")
+        if not self.id or not self.version:
+            raise ManifestError("id and version must not be empty")
+
+    @property
+    def weights_sha256(self) -> str:
+        """Checksum of the entry file (recorded in every finding's provenance)."""
+        return next(f.sha256 for f in self.files if f.path == self.entry)
+
+
+def _tuple(values: Sequence[Any]) -> tuple[Any, ...]:
+    return tuple(tuple(v) if isinstance(v, list) else v for v in values)
+
+
+def parse(doc: Mapping[str, Any], folder: Path) -> ModelManifest:
+    """Build a manifest from its JSON form (raises ManifestError naming the bad field)."""
+    try:
+        out = doc["output"]
+        return ModelManifest(
+            id=doc["id"], name=doc["name"], version=str(doc["version"]), task=doc["task"],
+            format=doc["format"], entry=doc["entry"],
+            files=tuple(ModelFile(**f) for f in doc["files"]),
+            input=InputSpec(tuple(doc["input"]["spacing_zyx"]), _tuple(doc["input"]["windows"]),
+                            tuple(doc["input"].get("modalities", ["CT"]))),
+            inference=InferenceSpec(tuple(doc["inference"]["patch_zyx"]),
+                                    float(doc["inference"].get("overlap", 0.5)),
+                                    float(doc["inference"].get("sigma_scale", 0.125))),
+            output=OutputSpec(tuple(Label(l["value"], l["name"], tuple(l["snomed"]) if l.get("snomed") else None,
+                                          bool(l.get("lesion", False))) for l in out["labels"]),
+                              float(out.get("threshold", 0.5)), float(out.get("min_volume_mm3", 30.0))),
+            architecture=dict(doc.get("architecture", {})), licence=doc.get("licence", ""),
+            training_data=doc.get("training_data", ""), intended_use=doc.get("intended_use", ""),
+            folder=folder)
+    except KeyError as exc:
+        raise ManifestError(f"manifest in {folder} lacks the field {exc.args[0]!r}") from exc
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, ManifestError):
+            raise
+        raise ManifestError(f"manifest in {folder}: {exc}") from exc
+
+
+def read(folder: Path) -> ModelManifest:
+    """Read ``folder/manifest.json``."""
+    path = folder / "manifest.json"
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ManifestError(f"cannot read {path}: {exc}") from exc
+    return parse(doc, folder)

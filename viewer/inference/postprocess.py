@@ -1,0 +1,78 @@
+"""Lesion probability on the model grid -> proposed findings on the original volume's grid."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from viewer.core.findings import Finding, Origin, Provenance, RegionMask, new_uid
+from viewer.core.region_measure import measure_region
+from viewer.core.volume import Volume
+from viewer.inference.manifest import ModelManifest
+from viewer.inference.preprocess import resample_to
+
+
+def _box_affine(affine: NDArray[np.float64], start_kji: NDArray[np.intp]) -> NDArray[np.float64]:
+    moved = affine.copy()
+    moved[:3, 3] = affine[:3, :3] @ start_kji[::-1].astype(float) + affine[:3, 3]
+    return moved
+
+
+def _volume_box(obj: tuple[slice, ...], grid_affine: NDArray[np.float64], volume: Volume,
+                margin: int = 2) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Index box (start, stop) in ``volume`` that covers a model-grid box (k, j, i slices)."""
+    lo = np.array([s.start - margin for s in obj], dtype=float)
+    hi = np.array([s.stop + margin for s in obj], dtype=float)
+    corners = np.array([[c[2], c[1], c[0]] for c in np.array(np.meshgrid(*zip(lo, hi))).T.reshape(-1, 3)])
+    lps = corners @ grid_affine[:3, :3].T + grid_affine[:3, 3]
+    idx = volume.lps_to_index(lps)[:, ::-1]  # (k, j, i)
+    start = np.clip(np.floor(idx.min(axis=0)).astype(int) - 1, 0, None)
+    stop = np.minimum(np.ceil(idx.max(axis=0)).astype(int) + 2, np.array(volume.shape))
+    return start, stop
+
+
+def findings_from_probability(prob: NDArray[np.float32], grid_affine: NDArray[np.float64],
+                              volume: Volume, manifest: ModelManifest) -> list[Finding]:
+    """One proposed finding per connected component of ``prob > threshold`` that is big enough."""
+    spec = manifest.output
+    kind = next(label.name for label in spec.labels if label.lesion)
+    labels, _ = ndimage.label(prob > spec.threshold)
+    findings = []
+    for n, obj in enumerate(ndimage.find_objects(labels), start=1):
+        if obj is None:
+            continue
+        finding = _finding(prob, obj, n, labels, grid_affine, volume, manifest, kind)
+        if finding is not None:
+            findings.append(finding)
+    return sorted(findings, key=lambda f: -f.measurements.volume_ml)
+
+
+def _finding(prob: NDArray[np.float32], obj: tuple[slice, ...], n: int, labels: NDArray[np.int32],
+             grid_affine: NDArray[np.float64], volume: Volume, manifest: ModelManifest,
+             kind: str) -> Finding | None:
+    spec = manifest.output
+    component = labels[obj] == n
+    score = float(prob[obj][component].mean())
+    # Resample this component's probability (others zeroed) onto the volume's grid, box only.
+    local = np.where(component, prob[obj], 0.0).astype(np.float32)
+    start_model = np.array([s.start for s in obj])
+    start, stop = _volume_box(obj, grid_affine, volume)
+    shape = tuple(int(b - a) for a, b in zip(start, stop))
+    if min(shape) <= 0:
+        return None
+    resampled = resample_to(local, _box_affine(grid_affine, start_model), _box_affine(volume.affine, start),
+                            shape, order=1, fill=0.0)  # type: ignore[arg-type]
+    mask = resampled > spec.threshold
+    if not mask.any():
+        return None
+    voxel_mm3 = abs(float(np.linalg.det(volume.affine[:3, :3])))
+    if mask.sum() * voxel_mm3 < spec.min_volume_mm3:
+        return None
+    nz = np.argwhere(mask)
+    lo, hi = nz.min(axis=0), nz.max(axis=0) + 1
+    region = RegionMask(tuple(int(v) for v in start + lo),  # type: ignore[arg-type]
+                        np.ascontiguousarray(mask[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]))
+    provenance = Provenance(Origin.AI, manifest.id, manifest.version, manifest.weights_sha256,
+                            round(min(max(score, 0.0), 1.0), 4))
+    return Finding(new_uid(), kind, region, measure_region(region, volume), provenance)

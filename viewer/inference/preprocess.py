@@ -1,0 +1,73 @@
+"""Preprocessing shared by training and inference: one source of truth for what the model sees.
+
+A volume is resampled onto the model's grid (axial, axes along patient L, P, S, the model's
+spacing) and its Hounsfield units are turned into intensity-window channels scaled to [0, 1].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from viewer.core.volume import Volume
+
+
+@dataclass(frozen=True)
+class Window:
+    """An intensity window mapped linearly onto [0, 1] (values outside are clipped)."""
+
+    low: float
+    high: float
+
+    def __post_init__(self) -> None:
+        if not self.high > self.low:
+            raise ValueError(f"window high must exceed low; got {self.low}..{self.high}")
+
+
+def window_channels(hu: NDArray[np.generic], windows: Sequence[Window]) -> NDArray[np.float32]:
+    """(channels, *hu.shape) float32: one clipped, [0, 1]-scaled copy of ``hu`` per window."""
+    out = np.empty((len(windows), *hu.shape), dtype=np.float32)
+    for c, w in enumerate(windows):
+        np.subtract(hu, w.low, out=out[c], casting="unsafe")
+        out[c] *= 1.0 / (w.high - w.low)
+        np.clip(out[c], 0.0, 1.0, out=out[c])
+    return out
+
+
+@dataclass(frozen=True)
+class ModelGrid:
+    """Where the model's voxels lie in the patient: an axial LPS-aligned grid."""
+
+    affine: NDArray[np.float64]  # (i, j, k, 1) -> LPS mm of the model grid
+    shape: tuple[int, int, int]  # (k, j, i)
+
+
+def model_grid(volume: Volume, spacing_zyx: tuple[float, float, float]) -> ModelGrid:
+    """The LPS-aligned grid of ``spacing_zyx`` covering the volume's bounding box."""
+    k, j, i = volume.shape
+    corners = np.array([[a, b, c] for a in (0, i - 1) for b in (0, j - 1) for c in (0, k - 1)], dtype=float)
+    lps = volume.index_to_lps(corners)
+    lo, hi = lps.min(axis=0), lps.max(axis=0)
+    step = np.array(spacing_zyx[::-1], dtype=float)  # (x, y, z)
+    counts = np.floor((hi - lo) / step + 1e-6).astype(int) + 1
+    affine = np.diag([*step, 1.0])
+    affine[:3, 3] = lo
+    return ModelGrid(affine, (int(counts[2]), int(counts[1]), int(counts[0])))
+
+
+def resample_to(volume_array: NDArray[np.generic], volume_affine: NDArray[np.float64],
+                grid_affine: NDArray[np.float64], shape: tuple[int, int, int], order: int,
+                fill: float) -> NDArray[np.float32]:
+    """Sample ``volume_array`` (k, j, i) on another grid (same patient space), with spline ``order``."""
+    from scipy import ndimage
+
+    # target index (k, j, i) -> source index (k, j, i): both affines act on (i, j, k).
+    to_source = np.linalg.inv(volume_affine) @ grid_affine
+    flip = np.eye(4)[[2, 1, 0, 3]]
+    matrix = flip @ to_source @ flip
+    return ndimage.affine_transform(np.asarray(volume_array, dtype=np.float32), matrix[:3, :3],
+                                    offset=matrix[:3, 3], output_shape=shape, order=order,
+                                    mode="grid-constant", cval=fill, output=np.float32)

@@ -1,0 +1,128 @@
+"""One runner for every model: preprocess -> sliding-window predict -> back to the volume -> findings.
+
+Each stage is timed. Progress is reported per tile and cancellation is checked between tiles, so a
+cancel stops within one tile's time and leaves nothing behind (the result is built only at the end).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from viewer.core.findings import Finding
+from viewer.core.volume import Volume
+from viewer.inference.device import choose_device
+from viewer.inference.loading import load_network
+from viewer.inference.manifest import ModelManifest
+from viewer.inference.postprocess import findings_from_probability
+from viewer.inference.preprocess import Window, model_grid, resample_to, window_channels
+from viewer.inference.sliding_window import Cancelled, predict
+
+ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
+__all__ = ["Cancelled", "InferenceResult", "Runner"]
+
+
+@dataclass(frozen=True)
+class InferenceResult:
+    """What a run produced: proposed findings, and how the run went."""
+
+    findings: tuple[Finding, ...]
+    model_id: str
+    model_version: str
+    device: str
+    timings_s: dict[str, float]
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+class Runner:
+    """Runs one model on volumes. The network is loaded (and checksummed) on first use."""
+
+    def __init__(self, manifest: ModelManifest, device: str | None = None) -> None:
+        self.manifest = manifest
+        self.device = choose_device(device)
+        self._net: torch.nn.Module | None = None
+        self._net_device: torch.device | None = None
+
+    def _network(self, device: torch.device) -> torch.nn.Module:
+        if self._net is None or self._net_device != device:
+            self._net, self._net_device = load_network(self.manifest, device), device
+        return self._net
+
+    def run(self, volume: Volume, on_progress: ProgressFn | None = None,
+            cancel: Callable[[], bool] | None = None) -> InferenceResult:
+        """Propose findings for ``volume`` (raises Cancelled if ``cancel`` returns True)."""
+        timings: dict[str, float] = {}
+        notes: list[str] = []
+        with _timed(timings, "load"):
+            self._network(self.device)
+        with _timed(timings, "preprocess"):
+            grid = model_grid(volume, self.manifest.input.spacing_zyx)
+            hu = resample_to(volume.array, volume.affine, grid.affine, grid.shape, order=1, fill=-1024.0)
+            windows = [Window(lo, hi) for lo, hi in self.manifest.input.windows]
+            channels, crop = _pad(window_channels(hu, windows), self._divisor(), self.manifest.inference.patch_zyx)
+            del hu
+        with _timed(timings, "predict"):
+            probs, device = self._predict(channels, on_progress, cancel, notes)
+            lesion = _lesion_probability(probs, self.manifest)[crop]
+            del probs, channels
+        with _timed(timings, "postprocess"):
+            findings = findings_from_probability(lesion, grid.affine, volume, self.manifest)
+        return InferenceResult(tuple(findings), self.manifest.id, self.manifest.version, str(device),
+                               timings, tuple(notes))
+
+    def _divisor(self) -> tuple[int, int, int]:
+        net = self._network(self.device)
+        return getattr(net, "divisor", (1, 1, 1))
+
+    def _predict(self, channels: NDArray[np.float32], on_progress: ProgressFn | None,
+                 cancel: Callable[[], bool] | None, notes: list[str]) -> tuple[NDArray[np.float32], torch.device]:
+        """Predict; on CUDA out-of-memory retry with smaller tiles, then on the CPU, and say so."""
+        spec = self.manifest.inference
+        n_out = len(self.manifest.output.labels)
+        attempts = [(self.device, spec.patch_zyx)]
+        if self.device.type == "cuda":
+            half = tuple(max(d, p // 2 // d * d) for p, d in zip(spec.patch_zyx, self._divisor()))
+            attempts += [(self.device, half), (torch.device("cpu"), spec.patch_zyx)]
+        tick = (lambda d, t: on_progress("predict", d, t)) if on_progress else None
+        for n, (device, patch) in enumerate(attempts):
+            try:
+                net = self._network(device)
+                return predict(net, channels, patch, spec.overlap, spec.sigma_scale, n_out, device,
+                               tick, cancel), device
+            except torch.cuda.OutOfMemoryError:
+                torch.cuda.empty_cache()
+                if n + 1 == len(attempts):
+                    raise
+                notes.append(f"GPU out of memory with tiles {patch}; retrying with "
+                             f"{attempts[n + 1][1]} on {attempts[n + 1][0].type}")
+        raise AssertionError("unreachable")
+
+
+def _lesion_probability(probs: NDArray[np.float32], manifest: ModelManifest) -> NDArray[np.float32]:
+    values = [label.value for label in manifest.output.labels if label.lesion]
+    return np.asarray(probs[values].sum(axis=0), dtype=np.float32)
+
+
+def _pad(channels: NDArray[np.float32], divisor: tuple[int, int, int],
+         patch: tuple[int, int, int]) -> tuple[NDArray[np.float32], tuple[slice, slice, slice]]:
+    """Pad (with 0, i.e. air in every window) to whole multiples of the network's divisor."""
+    shape = channels.shape[1:]
+    target = [max(-(-n // d) * d, min(p, -(-n // d) * d)) for n, d, p in zip(shape, divisor, patch)]
+    pad = [(0, 0)] + [(0, t - n) for t, n in zip(target, shape)]
+    crop = (slice(0, shape[0]), slice(0, shape[1]), slice(0, shape[2]))
+    return np.pad(channels, pad), crop
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = round(time.perf_counter() - t0, 3)

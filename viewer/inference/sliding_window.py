@@ -1,0 +1,61 @@
+"""Sliding-window prediction with Gaussian blending, checked for cancellation between tiles."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+TileProgress = Callable[[int, int], None]
+
+
+class Cancelled(Exception):
+    """Inference was cancelled; nothing was produced."""
+
+
+def tile_starts(size: int, patch: int, overlap: float) -> list[int]:
+    """Start offsets along one axis so that tiles of ``patch`` cover ``size`` with ``overlap``."""
+    if size <= patch:
+        return [0]
+    step = max(1, int(patch * (1 - overlap)))
+    starts = list(range(0, size - patch, step))
+    return starts + [size - patch]
+
+
+def gaussian_weight(patch: tuple[int, int, int], sigma_scale: float) -> NDArray[np.float32]:
+    """Importance map: tile centres count more than their edges, which see less context."""
+    axes = []
+    for n in patch:
+        x = np.arange(n) - (n - 1) / 2
+        axes.append(np.exp(-0.5 * (x / max(n * sigma_scale, 1e-3)) ** 2))
+    w = axes[0][:, None, None] * axes[1][None, :, None] * axes[2][None, None, :]
+    return np.maximum(w / w.max(), 1e-3).astype(np.float32)
+
+
+def predict(net: torch.nn.Module, channels: NDArray[np.float32], patch: tuple[int, int, int],
+            overlap: float, sigma_scale: float, n_out: int, device: torch.device,
+            on_tile: TileProgress | None = None, cancel: Callable[[], bool] | None = None
+            ) -> NDArray[np.float32]:
+    """Softmax probabilities (n_out, z, y, x) of a (channels, z, y, x) input."""
+    shape = channels.shape[1:]
+    patch = (min(patch[0], shape[0]), min(patch[1], shape[1]), min(patch[2], shape[2]))
+    weight = gaussian_weight(patch, sigma_scale)
+    probs = np.zeros((n_out, *shape), dtype=np.float32)
+    total = np.zeros(shape, dtype=np.float32)
+    tiles = [(z, y, x) for z in tile_starts(shape[0], patch[0], overlap)
+             for y in tile_starts(shape[1], patch[1], overlap) for x in tile_starts(shape[2], patch[2], overlap)]
+    with torch.inference_mode():
+        for n, (z, y, x) in enumerate(tiles):
+            if cancel is not None and cancel():
+                raise Cancelled()
+            box = (slice(z, z + patch[0]), slice(y, y + patch[1]), slice(x, x + patch[2]))
+            tile = torch.from_numpy(np.ascontiguousarray(channels[(slice(None), *box)]))[None].to(device)
+            out = torch.softmax(net(tile).float(), dim=1)[0].cpu().numpy()
+            probs[(slice(None), *box)] += out * weight
+            total[box] += weight
+            if on_tile is not None:
+                on_tile(n + 1, len(tiles))
+    probs /= total
+    return probs
