@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from viewer.inference.preprocess import Window, window_channels
-from viewer.synth import anatomy
+from viewer.synth import labels
 from viewer.synth.phantom import Phantom, PhantomParams, generate_phantom
 
 SPACING = (2.5, 1.4, 1.4)  # (z, y, x) mm: the model's grid
@@ -27,7 +27,8 @@ def training_params(rng: np.random.Generator) -> PhantomParams:
     return PhantomParams(
         shape=(int(rng.integers(140, 201)), 256, 256), spacing=SPACING, n_lesions=(1, 6),
         lesion_diameter_mm=(4.0, 45.0), noise_hu=float(rng.uniform(7, 18)),
-        blur_mm=(float(rng.uniform(0.6, 1.4)), float(rng.uniform(0.3, 0.8)), float(rng.uniform(0.3, 0.8))))
+        metastasis_contrast_hu=(10.0, 50.0),
+        blur_sigma_vox=(float(rng.uniform(0.2, 0.6)), float(rng.uniform(0.3, 0.8)), float(rng.uniform(0.3, 0.8))))
 
 
 def evaluation_params(rng: np.random.Generator) -> PhantomParams:
@@ -39,8 +40,8 @@ def evaluation_params(rng: np.random.Generator) -> PhantomParams:
 def classes(p: Phantom) -> NDArray[np.uint8]:
     """Target class of every voxel."""
     target = np.zeros(p.organs.shape, dtype=np.uint8)
-    target[p.organs == anatomy.LIVER] = 1
-    target[p.organs == anatomy.LUNG] = 2
+    target[p.organs == labels.LIVER] = 1
+    target[p.organs == labels.LUNG] = 2
     target[p.lesions > 0] = 3
     return target
 

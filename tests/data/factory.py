@@ -150,6 +150,7 @@ def write_stack(
         number = instance_numbers[k] if instance_numbers is not None else k + 1
         ds = slice_dataset(stored[k], positions[k], orientation, pixel_spacing, ids, number,
                            **slice_options)  # type: ignore[arg-type]
+        ds.SOPInstanceUID = make_uid()  # unique even where two files share a position
         if edit is not None:
             edit(ds, k)
         name = names[k] if names is not None else f"IM{k + 1:05d}.dcm"

@@ -80,7 +80,7 @@ class RegionMask:
 
     def voxels(self) -> NDArray[np.intp]:
         """(n, 3) (k, j, i) indices of the mask's voxels."""
-        return np.argwhere(self.mask) + np.array(self.offset)
+        return np.asarray(np.argwhere(self.mask) + np.array(self.offset), dtype=np.intp)
 
 
 @dataclass(frozen=True)

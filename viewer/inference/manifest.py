@@ -73,8 +73,11 @@ class InferenceSpec:
     patch_zyx: tuple[int, int, int]
     overlap: float = 0.5
     sigma_scale: float = 0.125  # Gaussian blending weight: sigma = patch * sigma_scale
+    dtype: str = "float32"  # "bfloat16": autocast where the hardware does it fast (AMX, CUDA)
 
     def __post_init__(self) -> None:
+        if self.dtype not in ("float32", "bfloat16"):
+            raise ManifestError(f"inference.dtype must be float32 or bfloat16; got {self.dtype!r}")
         if not 0 <= self.overlap < 1:
             raise ManifestError(f"inference.overlap must be in [0, 1); got {self.overlap}")
         if min(self.patch_zyx) < 1:
@@ -147,7 +150,8 @@ def parse(doc: Mapping[str, Any], folder: Path) -> ModelManifest:
                             tuple(doc["input"].get("modalities", ["CT"]))),
             inference=InferenceSpec(tuple(doc["inference"]["patch_zyx"]),
                                     float(doc["inference"].get("overlap", 0.5)),
-                                    float(doc["inference"].get("sigma_scale", 0.125))),
+                                    float(doc["inference"].get("sigma_scale", 0.125)),
+                                    str(doc["inference"].get("dtype", "float32"))),
             output=OutputSpec(tuple(Label(l["value"], l["name"], tuple(l["snomed"]) if l.get("snomed") else None,
                                           bool(l.get("lesion", False))) for l in out["labels"]),
                               float(out.get("threshold", 0.5)), float(out.get("min_volume_mm3", 30.0))),

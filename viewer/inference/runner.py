@@ -21,7 +21,7 @@ from viewer.inference.device import choose_device
 from viewer.inference.loading import load_network
 from viewer.inference.manifest import ModelManifest
 from viewer.inference.postprocess import findings_from_probability
-from viewer.inference.preprocess import Window, model_grid, resample_to, window_channels
+from viewer.inference.preprocess import ModelGrid, Window, model_grid, resample_to, window_channels
 from viewer.inference.sliding_window import Cancelled, predict
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
@@ -59,6 +59,18 @@ class Runner:
         """Propose findings for ``volume`` (raises Cancelled if ``cancel`` returns True)."""
         timings: dict[str, float] = {}
         notes: list[str] = []
+        lesion, grid, device = self.lesion_probability(volume, on_progress, cancel, timings, notes)
+        with _timed(timings, "postprocess"):
+            findings = findings_from_probability(lesion, grid.affine, volume, self.manifest)
+        return InferenceResult(tuple(findings), self.manifest.id, self.manifest.version, str(device),
+                               timings, tuple(notes))
+
+    def lesion_probability(self, volume: Volume, on_progress: ProgressFn | None = None,
+                           cancel: Callable[[], bool] | None = None, timings: dict[str, float] | None = None,
+                           notes: list[str] | None = None) -> tuple[NDArray[np.float32], ModelGrid, torch.device]:
+        """The first stages: lesion probability on the model's grid (for calibration and evaluation)."""
+        timings = {} if timings is None else timings
+        notes = [] if notes is None else notes
         with _timed(timings, "load"):
             self._network(self.device)
         with _timed(timings, "preprocess"):
@@ -70,11 +82,7 @@ class Runner:
         with _timed(timings, "predict"):
             probs, device = self._predict(channels, on_progress, cancel, notes)
             lesion = _lesion_probability(probs, self.manifest)[crop]
-            del probs, channels
-        with _timed(timings, "postprocess"):
-            findings = findings_from_probability(lesion, grid.affine, volume, self.manifest)
-        return InferenceResult(tuple(findings), self.manifest.id, self.manifest.version, str(device),
-                               timings, tuple(notes))
+        return lesion, grid, device
 
     def _divisor(self) -> tuple[int, int, int]:
         net = self._network(self.device)
@@ -94,7 +102,7 @@ class Runner:
             try:
                 net = self._network(device)
                 return predict(net, channels, patch, spec.overlap, spec.sigma_scale, n_out, device,
-                               tick, cancel), device
+                               tick, cancel, _autocast_dtype(spec.dtype, device)), device
             except torch.cuda.OutOfMemoryError:
                 torch.cuda.empty_cache()
                 if n + 1 == len(attempts):
@@ -102,6 +110,24 @@ class Runner:
                 notes.append(f"GPU out of memory with tiles {patch}; retrying with "
                              f"{attempts[n + 1][1]} on {attempts[n + 1][0].type}")
         raise AssertionError("unreachable")
+
+
+def _autocast_dtype(name: str, device: torch.device) -> torch.dtype | None:
+    """bfloat16 autocast where the manifest allows it and the hardware does it fast."""
+    if name != "bfloat16":
+        return None
+    if device.type == "cuda":
+        return torch.bfloat16
+    fast = getattr(torch.backends.mkldnn, "is_available", lambda: False)() and _cpu_has_bf16()
+    return torch.bfloat16 if device.type == "cpu" and fast else None
+
+
+def _cpu_has_bf16() -> bool:
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
 def _lesion_probability(probs: NDArray[np.float32], manifest: ModelManifest) -> NDArray[np.float32]:

@@ -36,8 +36,8 @@ def gaussian_weight(patch: tuple[int, int, int], sigma_scale: float) -> NDArray[
 
 def predict(net: torch.nn.Module, channels: NDArray[np.float32], patch: tuple[int, int, int],
             overlap: float, sigma_scale: float, n_out: int, device: torch.device,
-            on_tile: TileProgress | None = None, cancel: Callable[[], bool] | None = None
-            ) -> NDArray[np.float32]:
+            on_tile: TileProgress | None = None, cancel: Callable[[], bool] | None = None,
+            autocast: torch.dtype | None = None) -> NDArray[np.float32]:
     """Softmax probabilities (n_out, z, y, x) of a (channels, z, y, x) input."""
     shape = channels.shape[1:]
     patch = (min(patch[0], shape[0]), min(patch[1], shape[1]), min(patch[2], shape[2]))
@@ -52,7 +52,9 @@ def predict(net: torch.nn.Module, channels: NDArray[np.float32], patch: tuple[in
                 raise Cancelled()
             box = (slice(z, z + patch[0]), slice(y, y + patch[1]), slice(x, x + patch[2]))
             tile = torch.from_numpy(np.ascontiguousarray(channels[(slice(None), *box)]))[None].to(device)
-            out = torch.softmax(net(tile).float(), dim=1)[0].cpu().numpy()
+            with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
+                logits = net(tile)
+            out = torch.softmax(logits.float(), dim=1)[0].cpu().numpy()
             probs[(slice(None), *box)] += out * weight
             total[box] += weight
             if on_tile is not None:

@@ -245,7 +245,7 @@ def _pixel_info(ds: Dataset, path: str, stop: int, size: int, head: bytes) -> Pi
             f"an element declares more bytes than the file holds ({size} bytes)", file_size=size,
         )
     located = _pixel_element(head, stop, implicit, big)
-    if located is None and rows and cols and stop >= size:
+    if located is None and (rows and cols and stop >= size or _ends_inside_element(ds, size)):
         raise _problem(ProblemCode.TRUNCATED, path, "the file ends before its pixel data")
     if located is None:
         what = _text(ds, "SOPClassUID") or (_text(meta, "MediaStorageSOPClassUID") if meta else "")
@@ -275,6 +275,12 @@ def _pixel_info(ds: Dataset, path: str, stop: int, size: int, head: bytes) -> Pi
     )
     _check_syntax(info, path)
     if info.encapsulated:
+        if frames * 8 > size - value_at:  # every frame needs at least one 8-byte item header
+            raise _problem(
+                ProblemCode.PIXEL_DATA_SHORT, path,
+                f"compressed pixel data holds {max(0, size - value_at)} bytes, too few for "
+                f"{frames} images", frames=frames, found=max(0, size - value_at),
+            )
         return info
     expected = info.frame_bytes * frames
     available = size - value_at
@@ -284,7 +290,25 @@ def _pixel_info(ds: Dataset, path: str, stop: int, size: int, head: bytes) -> Pi
             f"pixel data holds {min(length, available)} bytes but {rows}x{cols}x{frames} "
             f"images need {expected}", expected=expected, found=min(length, available),
         )
+    if length > available:
+        raise _problem(
+            ProblemCode.BAD_LENGTH, path,
+            f"the pixel data declares {length} bytes but the file holds {available}",
+            declared=length, file_size=size,
+        )
     return PixelInfo(**{**_as_dict(info), "offset": value_at})
+
+
+def _ends_inside_element(ds: Dataset, size: int) -> bool:
+    """True if the file was cut inside its last header element (pydicom reads a short value quietly)."""
+    try:
+        last = ds.get_item(max(ds.keys()))
+    except ValueError:
+        return False
+    if not isinstance(last, RawDataElement) or last.length == 0xFFFFFFFF:
+        return False
+    end = last.value_tell + last.length
+    return end > size or 0 < size - end < 8  # value cut, or a piece of the next element's header
 
 
 def _as_dict(info: PixelInfo) -> dict[str, Any]:
@@ -375,6 +399,21 @@ def _window(ds: Dataset | None) -> tuple[float, float] | None:
     return (center, width) if width > 0 and math.isfinite(center) else None
 
 
+def _orientation(values: tuple[float, ...] | None) -> tuple[float, ...] | None:
+    """ImageOrientationPatient if its row and column directions are non-zero and perpendicular."""
+    if values is None:
+        return None
+    row, col = values[:3], values[3:]
+    norms = math.hypot(*row) * math.hypot(*col)
+    dot = sum(r * c for r, c in zip(row, col, strict=True))
+    return values if norms > 1e-6 and abs(dot) < 0.01 * norms else None
+
+
+def _spacing(values: tuple[float, ...] | None) -> tuple[float, float] | None:
+    """PixelSpacing if both values are positive."""
+    return (values[0], values[1]) if values is not None and min(values) > 0 else None
+
+
 def _point(values: tuple[float, ...] | None) -> tuple[float, float, float] | None:
     return (values[0], values[1], values[2]) if values is not None and len(values) == 3 else None
 
@@ -385,8 +424,8 @@ def _plain_frame(ds: Dataset, info: FileInfo, index: int) -> Frame:
     return Frame(
         file=info, index=index,
         position=_point(pos) if info.pixels.frames == 1 or index == 0 else None,
-        orientation=_floats(ds, "ImageOrientationPatient", 6),
-        pixel_spacing=(ps[0], ps[1]) if ps else None,
+        orientation=_orientation(_floats(ds, "ImageOrientationPatient", 6)),
+        pixel_spacing=_spacing(ps),
         slope=(_floats(ds, "RescaleSlope", 1) or (1.0,))[0],
         intercept=(_floats(ds, "RescaleIntercept", 1) or (0.0,))[0],
         window=_window(ds),
@@ -417,8 +456,8 @@ def _enhanced_frames(ds: Dataset, info: FileInfo) -> list[Frame]:
         intercept = _group_value(groups, "PixelValueTransformationSequence", "RescaleIntercept", 1)
         voi = next((_first(g, "FrameVOILUTSequence") for g in groups if _first(g, "FrameVOILUTSequence")), None)
         frames.append(Frame(
-            file=info, index=index, position=_point(pos), orientation=iop,
-            pixel_spacing=(ps[0], ps[1]) if ps else None,
+            file=info, index=index, position=_point(pos), orientation=_orientation(iop),
+            pixel_spacing=_spacing(ps),
             slope=slope[0] if slope else 1.0, intercept=intercept[0] if intercept else 0.0,
             window=_window(voi),
         ))

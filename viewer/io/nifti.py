@@ -14,7 +14,9 @@ from viewer.io.series import LoadMode, SeriesCandidate
 
 
 def _affine(image: Any) -> NDArray[np.float64]:
-    direction = np.array(image.GetDirection(), dtype=np.float64).reshape(3, 3)
+    cosines = np.array(image.GetDirection(), dtype=np.float64)
+    n = round(cosines.size ** 0.5)  # 4 for a 4-D image: keep the spatial 3 x 3 block
+    direction = cosines.reshape(n, n)[:3, :3]
     affine = np.eye(4)
     affine[:3, :3] = direction * np.array(image.GetSpacing(), dtype=np.float64)[None, :3]
     affine[:3, 3] = image.GetOrigin()[:3]

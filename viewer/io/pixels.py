@@ -84,15 +84,17 @@ def calibrate_int16_inplace(slice16: NDArray[np.int16], cal: Calibration) -> Non
     lo, hi = cal.output_range()
     if not (-32768 <= lo and hi <= 32767):  # the declared range does not fit: check the real one
         real = int(raw.min()) * cal.slope + cal.intercept, int(raw.max()) * cal.slope + cal.intercept
+        if cal.invert:
+            real = lo + hi - real[0], lo + hi - real[1]
         if min(real) < -32768 or max(real) > 32767:
             raise Overflow()
+    # Wrap-around arithmetic in the raw type gives the right int16 bits when the result fits.
     if cal.slope != 1:
-        np.multiply(raw, int(cal.slope), out=raw, casting="unsafe")
+        np.multiply(raw, np.array(int(cal.slope)).astype(raw.dtype), out=raw, casting="unsafe")
     if cal.intercept:
-        # Wrap-around arithmetic in the raw type gives the right int16 bits when the result fits.
         np.add(raw, np.array(int(cal.intercept)).astype(raw.dtype), out=raw, casting="unsafe")
     if cal.invert:
-        np.subtract(np.int16(lo + hi), slice16, out=slice16)
+        np.subtract(np.array(int(lo + hi)).astype(np.int16), slice16, out=slice16)
 
 
 def calibrate_into(out: NDArray[np.generic], raw: NDArray[np.generic], cal: Calibration) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Callable, Iterator
@@ -99,7 +100,7 @@ class _Walker:
                 return None
             return os.stat(entry.path)
         except OSError as exc:
-            code = ProblemCode.LINK_LOOP if exc.errno == 40 else (
+            code = ProblemCode.LINK_LOOP if exc.errno == errno.ELOOP else (
                 ProblemCode.BROKEN_LINK if entry.is_symlink() else ProblemCode.UNREADABLE)
             reason = {ProblemCode.LINK_LOOP: "link loops back on itself",
                       ProblemCode.BROKEN_LINK: "link points to nothing"}.get(code, f"cannot be read: {exc.strerror}")

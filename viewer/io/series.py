@@ -301,6 +301,9 @@ def _planes(key: str, frames: list[Frame], root: str, problems: list[Problem], c
     """
     if any(f.position is None or f.orientation is None for f in frames):
         frames = sorted(frames, key=lambda f: (f.file.instance_number or 0, f.index, f.file.path))
+    else:
+        normal = geometry.slice_normal(frames[0].orientation)  # type: ignore[arg-type]
+        frames = sorted(frames, key=lambda f: float(np.dot(f.position, normal)))  # type: ignore[arg-type]
     problems.append(Problem(code, severity, message, None, {"images": len(frames)}))
     first = frames[0]
     iop = first.orientation or (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
