@@ -277,3 +277,31 @@ def test_hostile_files_are_refused_in_bounded_memory(tmp_path: Path) -> None:
     assert study.series == []
     assert sorted(p.path for p in study.file_problems) == sorted(str(p) for p in hostile)
     assert all(p.severity is Severity.ERROR or p.code is ProblemCode.NOT_DICOM for p in study.file_problems)
+
+
+def test_header_claiming_a_gigantic_image_is_refused_before_any_allocation(tmp_path: Path) -> None:
+    from viewer.io.dicom_writer import SeriesIds, save, slice_dataset
+    from viewer.io.headers import HeaderError, read_frames
+
+    ds = slice_dataset(np.zeros((8, 8), np.int16), (0, 0, 0), (1, 0, 0, 0, 1, 0), (1, 1), SeriesIds(), 1)
+    path = tmp_path / "huge.dcm"
+    save(ds, str(path), pydicom.uid.RLELossless)
+    forged = pydicom.dcmread(path)
+    forged.Rows, forged.Columns = 60000, 60000
+    forged.save_as(path)
+    with pytest.raises(HeaderError) as err:
+        read_frames(str(path))
+    assert err.value.problem.code is ProblemCode.UNSUPPORTED_IMAGE
+    assert "60000 x 60000" in err.value.problem.message
+
+
+def test_series_larger_than_free_memory_is_refused_with_a_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from viewer.io import loader
+    from viewer.io.dicom_writer import SeriesIds, axial_positions, write_series
+    from viewer.io.study import open_folder
+
+    write_series(str(tmp_path), np.zeros((3, 16, 16), np.int16), axial_positions(3, 16, 16, (1, 1, 1)),
+                 (1, 0, 0, 0, 1, 0), (1, 1), SeriesIds())
+    monkeypatch.setattr(loader, "available_memory", lambda: 1024)
+    with pytest.raises(loader.LoadError, match="GiB of memory available"):
+        loader.load_series(open_folder(str(tmp_path)).series[0])

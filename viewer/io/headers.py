@@ -25,6 +25,7 @@ from pydicom.uid import UID
 
 from viewer.core.problems import Problem, ProblemCode, Severity
 
+MAX_FRAME_PIXELS = 8192 * 8192  # far above any CT/MR matrix; stops a hostile header's huge allocation
 _DEFER_BYTES = 16 * 1024  # values larger than this are not read during the header scan
 _PIXEL_TAG = (0x7FE0, 0x0010)
 _NATIVE_SYNTAXES = {
@@ -231,6 +232,12 @@ def _pixel_element(head: bytes, pos: int, implicit: bool, big: bool) -> tuple[in
     return pos + 8, struct.unpack(endian + "H", head[6:8])[0]
 
 
+def _uid_name(value: str) -> str:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return str(UID(value).name)
+
+
 def _pixel_info(ds: Dataset, path: str, stop: int, size: int, head: bytes) -> PixelInfo:
     """Check the pixel description and the pixel data's declared length; raise if unusable."""
     meta = getattr(ds, "file_meta", None)
@@ -249,10 +256,15 @@ def _pixel_info(ds: Dataset, path: str, stop: int, size: int, head: bytes) -> Pi
         raise _problem(ProblemCode.TRUNCATED, path, "the file ends before its pixel data")
     if located is None:
         what = _text(ds, "SOPClassUID") or (_text(meta, "MediaStorageSOPClassUID") if meta else "")
-        name = UID(what).name if what else "no SOP class"
+        name = _uid_name(what) if what else "no SOP class"
         raise HeaderError(Problem(
             ProblemCode.NO_PIXEL_DATA, Severity.INFO, f"no image data ({name}); skipped", path,
         ))
+    if rows and cols and rows * cols > MAX_FRAME_PIXELS:
+        raise _problem(
+            ProblemCode.UNSUPPORTED_IMAGE, path,
+            f"image of {rows} x {cols} pixels is larger than a CT/MR image can be; not read",
+        )
     if not rows or not cols or bits not in (8, 16, 32):
         raise _problem(
             ProblemCode.UNSUPPORTED_IMAGE, path,
@@ -319,7 +331,9 @@ def _check_syntax(info: PixelInfo, path: str) -> None:
     ts = info.transfer_syntax
     if ts in _NATIVE_SYNTAXES and not info.encapsulated:
         return
-    uid = UID(ts)
+    with warnings.catch_warnings():  # a malformed UID must not leak a pydicom warning
+        warnings.simplefilter("ignore")
+        uid = UID(ts)
     if not uid.is_transfer_syntax:
         raise _problem(
             ProblemCode.UNSUPPORTED_TRANSFER_SYNTAX, path,

@@ -43,6 +43,14 @@ class LoadError(Exception):
         self.problems = problems
 
 
+def available_memory() -> int:
+    """Bytes of memory the system can give now (physical memory if it cannot say)."""
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError):
+        return 1 << 40
+
+
 def default_workers() -> int:
     """Threads used to read and decode: one per core, at most 8."""
     return max(1, min(8, os.cpu_count() or 1))
@@ -181,8 +189,12 @@ def load_series(candidate: SeriesCandidate, on_progress: LoadProgressFn | None =
         from viewer.io.nifti import load_nifti
 
         return load_nifti(candidate.nifti_path, candidate.meta)
-    if candidate.mode is not LoadMode.PLANES and candidate.frames[0].file.pixels.samples != 1:
-        raise LoadError("colour images cannot be read as a volume", [])
+    needed = int(np.prod(candidate.shape)) * 4  # float32 at worst
+    if needed > available_memory():
+        message = (f"this series needs {needed / 2**30:.1f} GiB, more than the "
+                   f"{available_memory() / 2**30:.1f} GiB of memory available")
+        raise LoadError(message, [Problem(ProblemCode.UNSUPPORTED_IMAGE, Severity.ERROR, message,
+                                          candidate.frames[0].file.path if candidate.frames else None)])
     try:
         array = _stack(candidate.frames, on_progress, cancel, workers)
     except decode.FrameError as exc:
