@@ -30,6 +30,13 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("path", help="study folder, DICOM file or NIfTI file")
     info.add_argument("--series", default="1", help="row number in `scan`, series key or UID")
     info.add_argument("--json", action="store_true", help="machine-readable output")
+    infer = sub.add_parser("infer", help="run a lesion model on one series, print the findings")
+    infer.add_argument("path", help="study folder, DICOM file or NIfTI file")
+    infer.add_argument("--series", default=None, help="row number in `scan`, series key or UID")
+    infer.add_argument("--model", default=None, help="model id (default: the first one found)")
+    infer.add_argument("--device", default=None, help="auto, cuda, mps or cpu")
+    infer.add_argument("--json", action="store_true", help="machine-readable output")
+    sub.add_parser("models", help="list the models found and what they were trained on")
     demo = sub.add_parser("demo", help="write the synthetic demo study (DICOM + ground truth)")
     demo.add_argument("--out", help="folder to write (default: the user cache)")
     demo.add_argument("--seed", type=int, default=None)
@@ -78,6 +85,43 @@ def cmd_info(path: str, key: str, as_json: bool) -> int:
     return _status(list(volume.problems), True)
 
 
+def cmd_models() -> int:
+    """List the models the registry finds."""
+    from viewer.inference.registry import discover
+
+    found = discover()
+    for m in found.models:
+        print(f"{m.id} {m.version}: {m.name}\n  trained on: {m.training_data}\n  use: {m.intended_use}")
+    for folder, error in found.errors:
+        print(f"unusable model in {folder}: {error}", file=sys.stderr)
+    return EXIT_OK if found.models else EXIT_FAILED
+
+
+def cmd_infer(path: str, key: str | None, model_id: str | None, device: str | None, as_json: bool) -> int:
+    """Load a series, run a model, print the proposed findings."""
+    from viewer.cli_format import findings_table, findings_to_dict
+    from viewer.inference.loading import ModelLoadError
+    from viewer.inference.registry import discover
+    from viewer.inference.runner import Runner
+    from viewer.io.loader import LoadError, load_series
+    from viewer.io.study import open_folder
+
+    try:
+        found = discover()
+        manifest = found.get(model_id) if model_id else found.models[0]
+        study = open_folder(path)
+        candidate = study.find(key) if key else study.default()
+        if candidate is None:
+            raise LoadError(f"no images in {path}", [])
+        volume = load_series(candidate)
+        result = Runner(manifest, device).run(volume)
+    except (OSError, KeyError, IndexError, LoadError, ModelLoadError, RuntimeError) as exc:
+        print(f"lumen: cannot run inference on {path}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(json.dumps(findings_to_dict(result, manifest), indent=2) if as_json else findings_table(result, manifest))
+    return EXIT_OK
+
+
 def cmd_demo(out: str | None, seed: int | None) -> int:
     """Write the demo study and print where."""
     from viewer.io.demo_study import DEMO_SEED, ensure_demo_study, write_demo_study
@@ -96,6 +140,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_scan(args.folder, args.json)
     if args.command == "info":
         return cmd_info(args.path, args.series, args.json)
+    if args.command == "infer":
+        return cmd_infer(args.path, args.series, args.model, args.device, args.json)
+    if args.command == "models":
+        return cmd_models()
     if args.command == "demo":
         return cmd_demo(args.out, args.seed)
     from viewer.app import run

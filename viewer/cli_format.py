@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -11,6 +11,10 @@ from viewer.core.problems import Problem
 from viewer.core.volume import Volume
 from viewer.io.series import SeriesCandidate
 from viewer.io.study import StudyScan
+
+if TYPE_CHECKING:
+    from viewer.inference.manifest import ModelManifest
+    from viewer.inference.runner import InferenceResult
 
 
 def _series_dict(n: int, s: SeriesCandidate) -> dict[str, Any]:
@@ -87,4 +91,39 @@ def volume_table(volume: Volume, candidate: SeriesCandidate) -> str:
         f"  load        {candidate.mode.value}{' (RESAMPLED)' if volume.resampled else ''}",
     ]
     lines.extend(_problem_line(p) for p in volume.problems)
+    return "\n".join(lines)
+
+
+def findings_to_dict(result: InferenceResult, manifest: ModelManifest) -> dict[str, Any]:
+    """JSON-ready findings of an inference run."""
+    return {
+        "model": {"id": manifest.id, "version": manifest.version, "weights_sha256": manifest.weights_sha256,
+                  "trained_on": manifest.training_data, "intended_use": manifest.intended_use},
+        "device": result.device, "timings_s": result.timings_s, "notes": list(result.notes),
+        "findings": [{
+            "uid": f.uid, "kind": f.kind, "status": f.status.value, "score": f.provenance.score,
+            "volume_ml": round(f.measurements.volume_ml, 3),
+            "long_axis_mm": round(f.measurements.long_axis_mm, 2),
+            "short_axis_mm": round(f.measurements.short_axis_mm, 2),
+            "max_diameter_mm": round(f.measurements.max_diameter_mm, 2),
+            "long_axis_lps_mm": f.measurements.long_axis_lps, "short_axis_lps_mm": f.measurements.short_axis_lps,
+            "bbox_lps_mm": f.measurements.bbox_lps_mm,
+            "bbox_index_kji": [list(v) for v in f.region.bbox],
+            "mean": round(f.measurements.mean, 1), "sd": round(f.measurements.sd, 1),
+        } for f in result.findings],
+    }
+
+
+def findings_table(result: InferenceResult, manifest: ModelManifest) -> str:
+    """Human-readable findings of an inference run."""
+    lines = [f"{manifest.name} {manifest.version} on {result.device}: {len(result.findings)} finding(s)",
+             f"  trained on: {manifest.training_data}",
+             "  stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in result.timings_s.items())]
+    lines.extend(f"  note: {n}" for n in result.notes)
+    for n, f in enumerate(result.findings, 1):
+        m = f.measurements
+        centre = [(a + b) / 2 for a, b in zip(*m.bbox_lps_mm)]
+        lines.append(f"{n:>3}  {f.kind}  long {m.long_axis_mm:.1f} mm  short {m.short_axis_mm:.1f} mm  "
+                     f"volume {m.volume_ml:.2f} mL  score {f.provenance.score}  "
+                     f"at ({centre[0]:.0f}, {centre[1]:.0f}, {centre[2]:.0f}) mm LPS")
     return "\n".join(lines)

@@ -65,3 +65,30 @@ def test_info_prints_affine_in_lps(tmp_path: Path, capsys: pytest.CaptureFixture
     assert doc["axis_letters_ijk"] == ["L", "P", "S"]
     assert doc["value_range"] == [0.0, 0.0]  # stored 1024 with intercept -1024 is water
     assert main(["info", str(tmp_path), "--series", "9"]) == EXIT_FAILED
+
+
+def test_infer_prints_findings_of_a_user_model(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from tests.unit.test_inference_engine import BrightBlob, _manifest
+
+    models = tmp_path / "models" / "blob"
+    models.mkdir(parents=True)
+    torch.jit.save(torch.jit.script(BrightBlob()), str(models / "model.ts"))
+    _manifest(models, models / "model.ts")
+    monkeypatch.setenv("LUMEN_MODELS_DIR", str(tmp_path / "models"))
+    stored = np.full((12, 48, 48), 1024, dtype=np.uint16)
+    stored[4:9, 16:30, 18:32] = 1024 + 300  # a bright block: 14 x 14 x 15 mm
+    _series(tmp_path / "ct", 12)
+    write_series(str(tmp_path / "ct2"), stored, axial_positions(12, 48, 48, (3.0, 1.0, 1.0)),
+                 (1, 0, 0, 0, 1, 0), (1.0, 1.0), SeriesIds(), intercept=-1024.0)
+    assert main(["infer", str(tmp_path / "ct2"), "--model", "test-bright-blob", "--json"]) == EXIT_OK
+    doc = _json(capsys)
+    [finding] = doc["findings"]
+    assert doc["model"]["id"] == "test-bright-blob" and doc["model"]["trained_on"]
+    assert 12 <= finding["long_axis_mm"] <= 24 and finding["score"] > 0.5
+    assert main(["infer", str(tmp_path / "ct2"), "--model", "no-such-model"]) == EXIT_FAILED
+    capsys.readouterr()
+    assert main(["models"]) == EXIT_OK
+    assert "trained on: none: a rule for tests" in capsys.readouterr().out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -42,11 +43,17 @@ def load_network(manifest: ModelManifest, device: torch.device) -> torch.nn.Modu
     """Verified, ready-to-run network in eval mode on ``device``."""
     verify(manifest)
     path = manifest.folder / manifest.entry
+    net: torch.nn.Module
     if manifest.format == "torchscript":
-        net = torch.jit.load(str(path), map_location=device)
+        net = torch.jit.load(str(path), map_location=device)  # type: ignore[no-untyped-call]
     else:
         net = _state_dict_network(manifest, path)
     return net.to(device).eval()
+
+
+def _tuples(value: Any) -> Any:
+    """JSON lists back to the tuples the network's constructor takes."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
 def _state_dict_network(manifest: ModelManifest, path: Path) -> torch.nn.Module:
@@ -59,8 +66,7 @@ def _state_dict_network(manifest: ModelManifest, path: Path) -> torch.nn.Module:
     except Exception as exc:  # weights_only refuses pickled code: say so plainly
         raise ModelLoadError(f"model {manifest.id}: {path.name} is not a plain tensor file "
                              f"(it would need to run pickled code to load): {exc}") from exc
-    kwargs = {k: tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v
-              for k, v in arch.items()}
+    kwargs: dict[str, Any] = {k: _tuples(v) for k, v in arch.items()}
     net = cls(**kwargs)
     try:
         net.load_state_dict({k: v.float() for k, v in state.items()})

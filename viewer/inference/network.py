@@ -64,4 +64,5 @@ class UNet3D(nn.Module):
                 x = self.pool[n](x)
         for n in reversed(range(len(self.up))):
             x = self.up[n](torch.cat([self.upconv[n](x), skips[n]], dim=1))
-        return self.head(x)
+        out: torch.Tensor = self.head(x)
+        return out

@@ -68,6 +68,7 @@ def resample_to(volume_array: NDArray[np.generic], volume_affine: NDArray[np.flo
     to_source = np.linalg.inv(volume_affine) @ grid_affine
     flip = np.eye(4)[[2, 1, 0, 3]]
     matrix = flip @ to_source @ flip
-    return ndimage.affine_transform(np.asarray(volume_array, dtype=np.float32), matrix[:3, :3],
-                                    offset=matrix[:3, 3], output_shape=shape, order=order,
-                                    mode="grid-constant", cval=fill, output=np.float32)
+    out: NDArray[np.float32] = ndimage.affine_transform(
+        np.asarray(volume_array, dtype=np.float32), matrix[:3, :3], offset=matrix[:3, 3],
+        output_shape=shape, order=order, mode="grid-constant", cval=fill, output=np.float32)
+    return out

@@ -93,10 +93,10 @@ class Runner:
         """Predict; on CUDA out-of-memory retry with smaller tiles, then on the CPU, and say so."""
         spec = self.manifest.inference
         n_out = len(self.manifest.output.labels)
-        attempts = [(self.device, spec.patch_zyx)]
+        attempts: list[tuple[torch.device, tuple[int, int, int]]] = [(self.device, spec.patch_zyx)]
         if self.device.type == "cuda":
-            half = tuple(max(d, p // 2 // d * d) for p, d in zip(spec.patch_zyx, self._divisor()))
-            attempts += [(self.device, half), (torch.device("cpu"), spec.patch_zyx)]
+            half = [max(d, p // 2 // d * d) for p, d in zip(spec.patch_zyx, self._divisor())]
+            attempts += [(self.device, (half[0], half[1], half[2])), (torch.device("cpu"), spec.patch_zyx)]
         tick = (lambda d, t: on_progress("predict", d, t)) if on_progress else None
         for n, (device, patch) in enumerate(attempts):
             try:

@@ -31,7 +31,7 @@ def gaussian_weight(patch: tuple[int, int, int], sigma_scale: float) -> NDArray[
         x = np.arange(n) - (n - 1) / 2
         axes.append(np.exp(-0.5 * (x / max(n * sigma_scale, 1e-3)) ** 2))
     w = axes[0][:, None, None] * axes[1][None, :, None] * axes[2][None, None, :]
-    return np.maximum(w / w.max(), 1e-3).astype(np.float32)
+    return np.asarray(np.maximum(w / w.max(), 1e-3), dtype=np.float32)
 
 
 def predict(net: torch.nn.Module, channels: NDArray[np.float32], patch: tuple[int, int, int],

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from viewer.core.problems import Problem, Severity
 from viewer.io.headers import Frame
 from viewer.io.scan import CancelFn, ProgressFn, scan_file, scan_folder
-from viewer.io.series import SeriesCandidate, build_series
+from viewer.io.series import LoadMode, SeriesCandidate, build_series
 
 
 @dataclass
@@ -26,6 +26,12 @@ class StudyScan:
         """True when every file was read and no series has a warning or error."""
         every = self.file_problems + [p for s in self.series for p in s.problems]
         return self.series != [] and all(p.severity is Severity.INFO for p in every)
+
+    def default(self) -> SeriesCandidate | None:
+        """The series to show first: the 3-D stack with the most slices, localizers last."""
+        if not self.series:
+            return None
+        return max(self.series, key=lambda s: (not s.is_localizer, s.mode is not LoadMode.PLANES, s.shape[0]))
 
     def find(self, key: str) -> SeriesCandidate:
         """The series whose key, series UID, or 1-based position in the table is ``key``."""

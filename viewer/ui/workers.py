@@ -11,18 +11,13 @@ from PySide6.QtCore import QObject, QThread, Signal
 from viewer.io.headers import Frame
 from viewer.io.loader import LoadError, load_series, read_frame
 from viewer.io.scan import Cancelled
-from viewer.io.series import LoadMode, SeriesCandidate
+from viewer.io.series import SeriesCandidate
 from viewer.io.study import StudyScan, open_folder
 
 
-def default_series(study: StudyScan) -> SeriesCandidate | None:
-    """The series to show first: the 3-D stack with the most slices, localizers last."""
-    if not study.series:
-        return None
-    return max(study.series, key=lambda s: (not s.is_localizer, s.mode is not LoadMode.PLANES, s.shape[0]))
+class JobThread(QThread):
+    """A QThread that runs one callable."""
 
-
-class _JobThread(QThread):
     def __init__(self, job: Callable[[], None]) -> None:
         super().__init__()
         self._job = job
@@ -44,7 +39,7 @@ class StudyLoader(QObject):
     def __init__(self) -> None:
         super().__init__()
         self._cancel = threading.Event()
-        self._thread: _JobThread | None = None
+        self._thread: JobThread | None = None
 
     def cancel(self) -> None:
         """Ask the running job to stop at its next check."""
@@ -71,7 +66,7 @@ class StudyLoader(QObject):
     def _start(self, job: Callable[[], None]) -> None:
         self.wait()
         self._cancel.clear()
-        self._thread = _JobThread(job)
+        self._thread = JobThread(job)
         self._thread.finished.connect(self.finished)
         self._thread.start()
 
@@ -92,7 +87,7 @@ class StudyLoader(QObject):
             self.failed.emit(f"Cannot open {path}: {exc}")
             return
         self.scanned.emit(study)
-        candidate = default_series(study)
+        candidate = study.default()
         if candidate is None:
             self.failed.emit(f"No images found in {path}")
             return
