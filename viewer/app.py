@@ -27,11 +27,7 @@ def run(path: str | None = None) -> int:
     window = MainWindow()
     window.show()
     if path is None:
-        from viewer.io.demo_study import ensure_demo_study
-        from viewer.paths import cache_dir
-
-        window.status_label.setText("Preparing the demo study (first run only)...")
-        app.processEvents()
-        path = str(ensure_demo_study(cache_dir()))
-    window.open_path(path)
+        window.open_demo()
+    else:
+        window.open_path(path)
     return int(app.exec())

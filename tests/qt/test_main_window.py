@@ -86,3 +86,22 @@ def test_failed_open_is_reported_in_status_bar(qtbot, window: MainWindow, tmp_pa
     with qtbot.waitSignal(window.loader.failed, timeout=10000):
         window.open_path(str(tmp_path))
     assert "No images" in window.status_label.text()
+
+
+def test_demo_is_prepared_off_the_gui_thread_then_opened(qtbot, window: MainWindow, study: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from viewer.io import demo_study
+
+    threads: list[str] = []
+
+    def fake_demo(cache: object) -> Path:
+        threads.append(threading.current_thread().name)
+        return study
+
+    monkeypatch.setattr(demo_study, "ensure_demo_study", fake_demo)
+    with qtbot.waitSignal(window.loader.loaded, timeout=20000):
+        window.open_demo()
+    assert threads and threads[0] != threading.main_thread().name
+    assert window.series_list.count() == 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -20,11 +20,13 @@ from viewer.io.series import SeriesCandidate
 from viewer.io.study import StudyScan
 from viewer.ui.panels.series_panel import ProblemsPanel, SeriesList
 from viewer.ui.views.slice_view import SliceView
-from viewer.ui.workers import StudyLoader
+from viewer.ui.workers import JobThread, StudyLoader
 
 
 class MainWindow(QMainWindow):
     """Opens studies and shows one series; all loading runs in :class:`StudyLoader`'s thread."""
+
+    demo_ready = Signal(str)  # folder of the demo study, once generated
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -43,6 +45,8 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._build_menu()
         self.series_list.series_chosen.connect(self.show_series)
+        self.demo_ready.connect(self.open_path)
+        self._demo_thread: JobThread | None = None
         self.resize(1280, 900)
 
     def _dock(self, widget: QWidget, title: str, area: Qt.DockWidgetArea) -> None:
@@ -89,6 +93,17 @@ class MainWindow(QMainWindow):
         self.status_label.setText(f"Opening {path}")
         self._busy(True)
         self.loader.open(path)
+
+    def open_demo(self) -> None:
+        """Open the demo study, generating it first (off the GUI thread) on the first run."""
+        from viewer.io.demo_study import ensure_demo_study
+        from viewer.paths import cache_dir
+
+        self.status_label.setText("Preparing the demo study (first run only, about 10 s)...")
+        self._busy(True)
+        self.progress.setRange(0, 0)  # busy indicator: generation reports no steps
+        self._demo_thread = JobThread(lambda: self.demo_ready.emit(str(ensure_demo_study(cache_dir()))))
+        self._demo_thread.start()
 
     def show_series(self, candidate: SeriesCandidate) -> None:
         """Load and show ``candidate``."""
@@ -139,4 +154,6 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: object) -> None:  # noqa: N802
         self.loader.wait()
+        if self._demo_thread is not None:
+            self._demo_thread.wait()
         super().closeEvent(event)  # type: ignore[arg-type]
