@@ -22,7 +22,7 @@ from viewer.inference.loading import load_network
 from viewer.inference.manifest import ModelManifest
 from viewer.inference.postprocess import findings_from_probability
 from viewer.inference.preprocess import ModelGrid, Window, model_grid, resample_to, window_channels
-from viewer.inference.sliding_window import Cancelled, predict
+from viewer.inference.sliding_window import Cancelled, TileInput, predict
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
 __all__ = ["Cancelled", "InferenceResult", "Runner"]
@@ -76,23 +76,22 @@ class Runner:
         with _timed(timings, "preprocess"):
             grid = model_grid(volume, self.manifest.input.spacing_zyx)
             hu = resample_to(volume.array, volume.affine, grid.affine, grid.shape, order=1, fill=-1024.0)
-            windows = [Window(lo, hi) for lo, hi in self.manifest.input.windows]
-            channels, crop = _pad(window_channels(hu, windows), self._divisor(), self.manifest.inference.patch_zyx)
-            del hu
+            hu, crop = _pad(hu, self._divisor(), fill=-1024.0)
+        windows = [Window(lo, hi) for lo, hi in self.manifest.input.windows]
         with _timed(timings, "predict"):
-            probs, device = self._predict(channels, on_progress, cancel, notes)
-            lesion = _lesion_probability(probs, self.manifest)[crop]
-        return lesion, grid, device
+            lesion, device = self._predict(lambda box: window_channels(hu[box], windows), hu.shape,
+                                           on_progress, cancel, notes)
+        return lesion[crop], grid, device
 
     def _divisor(self) -> tuple[int, int, int]:
         net = self._network(self.device)
         return getattr(net, "divisor", (1, 1, 1))
 
-    def _predict(self, channels: NDArray[np.float32], on_progress: ProgressFn | None,
+    def _predict(self, tile_input: TileInput, shape: tuple[int, int, int], on_progress: ProgressFn | None,
                  cancel: Callable[[], bool] | None, notes: list[str]) -> tuple[NDArray[np.float32], torch.device]:
-        """Predict; on CUDA out-of-memory retry with smaller tiles, then on the CPU, and say so."""
+        """Lesion probability; on CUDA out-of-memory retry with smaller tiles, then on the CPU."""
         spec = self.manifest.inference
-        n_out = len(self.manifest.output.labels)
+        keep = [label.value for label in self.manifest.output.labels if label.lesion]
         attempts: list[tuple[torch.device, tuple[int, int, int]]] = [(self.device, spec.patch_zyx)]
         if self.device.type == "cuda":
             half = [max(d, p // 2 // d * d) for p, d in zip(spec.patch_zyx, self._divisor())]
@@ -101,7 +100,7 @@ class Runner:
         for n, (device, patch) in enumerate(attempts):
             try:
                 net = self._network(device)
-                return predict(net, channels, patch, spec.overlap, spec.sigma_scale, n_out, device,
+                return predict(net, tile_input, shape, patch, spec.overlap, spec.sigma_scale, keep, device,
                                tick, cancel, _autocast_dtype(spec.dtype, device)), device
             except torch.cuda.OutOfMemoryError:
                 torch.cuda.empty_cache()
@@ -130,19 +129,15 @@ def _cpu_has_bf16() -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
-def _lesion_probability(probs: NDArray[np.float32], manifest: ModelManifest) -> NDArray[np.float32]:
-    values = [label.value for label in manifest.output.labels if label.lesion]
-    return np.asarray(probs[values].sum(axis=0), dtype=np.float32)
-
-
-def _pad(channels: NDArray[np.float32], divisor: tuple[int, int, int],
-         patch: tuple[int, int, int]) -> tuple[NDArray[np.float32], tuple[slice, slice, slice]]:
-    """Pad (with 0, i.e. air in every window) to whole multiples of the network's divisor."""
-    shape = channels.shape[1:]
-    target = [max(-(-n // d) * d, min(p, -(-n // d) * d)) for n, d, p in zip(shape, divisor, patch)]
-    pad = [(0, 0)] + [(0, t - n) for t, n in zip(target, shape)]
+def _pad(hu: NDArray[np.float32], divisor: tuple[int, int, int],
+         fill: float) -> tuple[NDArray[np.float32], tuple[slice, slice, slice]]:
+    """Pad (with air) to whole multiples of the network's divisor; the crop undoes it."""
+    shape = hu.shape
+    target = [-(-n // d) * d for n, d in zip(shape, divisor)]
     crop = (slice(0, shape[0]), slice(0, shape[1]), slice(0, shape[2]))
-    return np.pad(channels, pad), crop
+    if list(shape) == target:
+        return hu, crop
+    return np.pad(hu, [(0, t - n) for t, n in zip(target, shape)], constant_values=fill), crop
 
 
 @contextmanager

@@ -34,15 +34,22 @@ def gaussian_weight(patch: tuple[int, int, int], sigma_scale: float) -> NDArray[
     return np.asarray(np.maximum(w / w.max(), 1e-3), dtype=np.float32)
 
 
-def predict(net: torch.nn.Module, channels: NDArray[np.float32], patch: tuple[int, int, int],
-            overlap: float, sigma_scale: float, n_out: int, device: torch.device,
-            on_tile: TileProgress | None = None, cancel: Callable[[], bool] | None = None,
-            autocast: torch.dtype | None = None) -> NDArray[np.float32]:
-    """Softmax probabilities (n_out, z, y, x) of a (channels, z, y, x) input."""
-    shape = channels.shape[1:]
+TileInput = Callable[[tuple[slice, slice, slice]], NDArray[np.float32]]
+
+
+def predict(net: torch.nn.Module, tile_input: TileInput, shape: tuple[int, int, int],
+            patch: tuple[int, int, int], overlap: float, sigma_scale: float, keep: list[int],
+            device: torch.device, on_tile: TileProgress | None = None,
+            cancel: Callable[[], bool] | None = None, autocast: torch.dtype | None = None
+            ) -> NDArray[np.float32]:
+    """Blended softmax probability, summed over the classes in ``keep``, on a grid of ``shape``.
+
+    ``tile_input(box)`` gives the network input (channels, *box) for a box of the grid, so the
+    full-size input never has to exist. Only the kept classes are accumulated, to save memory.
+    """
     patch = (min(patch[0], shape[0]), min(patch[1], shape[1]), min(patch[2], shape[2]))
     weight = gaussian_weight(patch, sigma_scale)
-    probs = np.zeros((n_out, *shape), dtype=np.float32)
+    probs = np.zeros(shape, dtype=np.float32)
     total = np.zeros(shape, dtype=np.float32)
     tiles = [(z, y, x) for z in tile_starts(shape[0], patch[0], overlap)
              for y in tile_starts(shape[1], patch[1], overlap) for x in tile_starts(shape[2], patch[2], overlap)]
@@ -51,11 +58,11 @@ def predict(net: torch.nn.Module, channels: NDArray[np.float32], patch: tuple[in
             if cancel is not None and cancel():
                 raise Cancelled()
             box = (slice(z, z + patch[0]), slice(y, y + patch[1]), slice(x, x + patch[2]))
-            tile = torch.from_numpy(np.ascontiguousarray(channels[(slice(None), *box)]))[None].to(device)
+            tile = torch.from_numpy(np.ascontiguousarray(tile_input(box)))[None].to(device)
             with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
                 logits = net(tile)
-            out = torch.softmax(logits.float(), dim=1)[0].cpu().numpy()
-            probs[(slice(None), *box)] += out * weight
+            out = torch.softmax(logits.float(), dim=1)[0, keep].sum(dim=0).cpu().numpy()
+            probs[box] += out * weight
             total[box] += weight
             if on_tile is not None:
                 on_tile(n + 1, len(tiles))
