@@ -1,9 +1,9 @@
 """Train the lesion U-Net of models/lesion-unet-synth on synthetic CT phantoms.
 
-    .venv/bin/python models/training/train_lesion_unet.py --steps 6000 --out models/lesion-unet-synth
+    .venv/bin/python models/training/train_lesion_unet.py --steps 3500 --out models/lesion-unet-synth
 
 Seeded (phantoms, sampling, initial weights). On this project's 2-core CPU, bf16 autocast, about
-0.5 s per step (6000 steps ~ 55 min plus ~2 min of phantom generation); on a CUDA GPU, minutes.
+0.8 s per step (3500 steps ~ 50 min plus ~2 min of phantom generation); on a CUDA GPU, minutes.
 Writes weights.pt (fp16 state dict, loadable with torch.load(weights_only=True)) and training.json.
 """
 
@@ -64,7 +64,7 @@ def batch(cases: list[Case], rng: np.random.Generator, size: int,
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=6000)
+    ap.add_argument("--steps", type=int, default=3500)
     ap.add_argument("--cases", type=int, default=40, help="phantoms held in memory")
     ap.add_argument("--refresh", type=int, default=40, help="replace one phantom every N steps")
     ap.add_argument("--batch", type=int, default=2)
