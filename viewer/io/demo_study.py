@@ -23,7 +23,7 @@ from viewer.io.dicom_writer import SeriesIds, axial_positions, make_uid, write_s
 from viewer.synth.phantom import Phantom, PhantomParams, generate_phantom
 
 DEMO_SEED = 7
-DEMO_VERSION = 1  # bump when the generator's output changes, so caches regenerate
+DEMO_VERSION = 2  # bump when the generator's output changes, so caches regenerate
 CT_INTERCEPT = -1024.0
 
 

@@ -1,170 +1,222 @@
-"""Chest/upper-abdomen anatomy of the phantom, built slice by slice in millimetres.
+"""Per-seed anatomy: a few dozen sizes and positions, and how the torso's cross-section varies with level.
 
-Frame: x to the patient's LEFT, y POSTERIOR, z SUPERIOR (DICOM LPS), origin at the body centre in
-x/y and at the most inferior slice in z. So the liver lies at negative x, the spine at positive y.
+All values are mm in the anatomical frame of :mod:`viewer.synth.grid` (u left, v posterior,
+w superior; w = 0 at the apex of the right hemidiaphragm).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
-from numpy.typing import NDArray
 
-# Organ codes of Phantom.organs.
-AIR, SOFT_TISSUE, FAT, BONE, LUNG, LIVER, SPLEEN, HEART, STOMACH, VISCERA = range(10)
+from viewer.synth.grid import F32
+
+# name: (low, high) of the uniform draw; the order is the draw order, so only ever append.
+_RANGES: dict[str, tuple[float, float]] = {
+    "habitus": (0.0, 1.0),          # 0 lean .. 1 fat: subcutaneous/visceral fat, belly
+    "width": (0.0, 1.0),            # position within PhantomParams.body_width_mm
+    "ant_ratio": (0.68, 0.8),       # anterior body semi-axis / half width (chest)
+    "post_ratio": (0.6, 0.7),       # posterior body semi-axis / half width
+    "fat_mm": (4.0, 9.0),           # lean subcutaneous fat thickness (habitus adds)
+    "mus_lat": (9.0, 14.0),
+    "mus_ant_chest": (14.0, 24.0),  # pectoral muscles
+    "mus_ant_abd": (8.0, 13.0),
+    "canal_depth": (40.0, 48.0),    # skin-fat boundary to spinal canal centre, chest
+    "dome_left": (-24.0, -10.0),    # left hemidiaphragm apex
+    "dome_depth": (60.0, 80.0),     # how far the recesses fall below the domes
+    "dome_su": (72.0, 88.0),
+    "dome_sv": (70.0, 85.0),
+    "apex": (195.0, 230.0),         # lung apices
+    "liver_bottom": (-175.0, -125.0),
+    "liver_u": (0.40, 0.50),        # right lobe centre, fraction of cavity half width (to the right)
+    "liver_a": (0.62, 0.74),
+    "liver_b": (0.80, 0.92),
+    "left_lobe": (0.25, 0.55),      # how far the left lobe reaches to the left
+    "left_lobe_bottom": (-80.0, -40.0),
+    "heart_u": (18.0, 30.0), "heart_v": (-38.0, -24.0), "heart_w": (48.0, 62.0),
+    "heart_a": (56.0, 66.0), "heart_b": (42.0, 50.0), "heart_c": (52.0, 62.0),
+    "heart_angle": (0.45, 0.8),     # radians, long axis towards left-anterior
+    "aorta_r": (10.5, 14.0),
+    "arch_below_apex": (55.0, 75.0),
+    "trachea_r": (7.5, 9.5),
+    "spine_phase": (0.0, 1.0),
+    "vb_scale": (0.92, 1.1),
+    "rib_pitch": (25.0, 31.0),
+    "rib_duty": (0.3, 0.38), 
+    "rib_drop": (95.0, 130.0),
+    "rib_phase": (0.0, 1.0),
+    "rib_thick": (7.0, 9.0), 
+    "sternum_w": (26.0, 36.0),
+    "sternum_t": (9.0, 13.0),
+    "kidney_w_left": (-105.0, -80.0),
+    "kidney_drop_right": (8.0, 25.0),
+    "kidney_size": (0.9, 1.12),
+    "spleen_bottom": (-130.0, -85.0),
+    "spleen_size": (0.85, 1.2),
+    "stomach_bottom": (-100.0, -60.0),
+    "stomach_air": (0.0, 1.0),
+    "gallbladder": (0.0, 1.0),      # present when above 0.2
+    "gb_w": (-95.0, -60.0),
+    "bowel": (-0.4, 0.4),           # bowel/fat threshold: higher means more fat between loops
+    "hilum_below_carina": (10.0, 25.0),
+    "frame_dz": (-15.0, 15.0),      # shifts of the anatomy within the field of view
+    "frame_dx": (-8.0, 8.0),
+    "frame_dy": (-6.0, 10.0),
+}
 
 
 @dataclass(frozen=True)
-class Body:
-    """One patient's sizes, drawn from a seed (all mm)."""
+class Anatomy:
+    """One body's drawn parameters (see ``_RANGES`` for their meaning and ranges)."""
 
-    half_width: float  # lateral semi-axis of the body
-    half_depth: float  # antero-posterior semi-axis
-    fat: float  # subcutaneous fat thickness
-    muscle: float  # body-wall muscle thickness
-    lung_base: float  # z of the lung bases (diaphragm), from the bottom of the scan
-    liver_top: float  # z of the liver dome
-    vessels: NDArray[np.float64]  # (n, 2, 3) lung vessel segments, endpoints in mm
+    habitus: float
+    width: float
+    ant_ratio: float
+    post_ratio: float
+    fat_mm: float
+    mus_lat: float
+    mus_ant_chest: float
+    mus_ant_abd: float
+    canal_depth: float
+    dome_left: float
+    dome_depth: float
+    dome_su: float
+    dome_sv: float
+    apex: float
+    liver_bottom: float
+    liver_u: float
+    liver_a: float
+    liver_b: float
+    left_lobe: float
+    left_lobe_bottom: float
+    heart_u: float
+    heart_v: float
+    heart_w: float
+    heart_a: float
+    heart_b: float
+    heart_c: float
+    heart_angle: float
+    aorta_r: float
+    arch_below_apex: float
+    trachea_r: float
+    spine_phase: float
+    vb_scale: float
+    rib_pitch: float
+    rib_duty: float
+    rib_drop: float
     rib_phase: float
+    rib_thick: float
+    sternum_w: float
+    sternum_t: float
+    kidney_w_left: float
+    kidney_drop_right: float
+    kidney_size: float
+    spleen_bottom: float
+    spleen_size: float
+    stomach_bottom: float
+    stomach_air: float
+    gallbladder: float
+    gb_w: float
+    bowel: float
+    hilum_below_carina: float
+    frame_dz: float
+    frame_dx: float
+    frame_dy: float
+    half_width: float = 160.0  # set from PhantomParams.body_width_mm
 
-    @staticmethod
-    def draw(rng: np.random.Generator, z_extent: float) -> Body:
-        """Random but plausible sizes; the diaphragm sits 40-55 % up the scan."""
-        half_width = rng.uniform(150, 175)
-        half_depth = rng.uniform(100, 122)
-        lung_base = z_extent * rng.uniform(0.40, 0.55)
-        return Body(half_width, half_depth, rng.uniform(10, 24), rng.uniform(8, 13), lung_base,
-                    lung_base + rng.uniform(25, 45), _vessels(rng, half_width, half_depth, lung_base, z_extent),
-                    rng.uniform(0, 2 * np.pi))
+    @property
+    def arch_w(self) -> float:
+        """Level of the top of the aortic arch."""
+        return self.apex - self.arch_below_apex
 
+    @property
+    def carina_w(self) -> float:
+        """Level of the tracheal bifurcation."""
+        return self.arch_w - 22.0
 
-def _vessels(rng: np.random.Generator, hw: float, hd: float, z0: float, z1: float) -> NDArray[np.float64]:
-    """Branching-looking pulmonary vessels: segments fanning out from each hilum."""
-    segs = []
-    for side in (-1, 1):
-        hilum = np.array([side * 0.22 * hw, -0.05 * hd, z0 + 0.45 * (z1 - z0)])
-        for _ in range(45):
-            direction = rng.normal(size=3) * np.array([1.0, 0.8, 1.3])
-            direction[0] = abs(direction[0]) * side
-            direction /= np.linalg.norm(direction)
-            length = rng.uniform(40, 140)
-            start = hilum + direction * rng.uniform(0, 30)
-            segs.append([start, start + direction * length])
-    return np.array(segs)
-
-
-def ellipse(x: NDArray[np.float32], y: NDArray[np.float32], cx: float, cy: float, a: float,
-            b: float) -> NDArray[np.bool_]:
-    """Inside of an axis-aligned ellipse."""
-    if a <= 0 or b <= 0:
-        return np.zeros(x.shape, dtype=bool)
-    return ((x - cx) / a) ** 2 + ((y - cy) / b) ** 2 <= 1.0
-
-
-def paint(out: NDArray[np.uint8], value: int, x: NDArray[np.float32], y: NDArray[np.float32],
-          cx: float, cy: float, a: float, b: float, where: NDArray[np.bool_] | None = None) -> None:
-    """Set ``out`` to ``value`` inside a small ellipse, touching only its bounding window."""
-    xs, ys = x[0], y[:, 0]
-    i0, i1 = np.searchsorted(xs, [cx - a, cx + a])
-    j0, j1 = np.searchsorted(ys, [cy - b, cy + b])
-    if i1 <= i0 or j1 <= j0:
-        return
-    win = (slice(int(j0), int(j1)), slice(int(i0), int(i1)))
-    inside = ellipse(x[win], y[win], cx, cy, a, b)
-    if where is not None:
-        inside &= where[win]
-    out[win][inside] = value
+    @property
+    def hilum_w(self) -> float:
+        """Level of the pulmonary hila, where the lung vessel trees start."""
+        return self.carina_w - self.hilum_below_carina
 
 
-def _profile(z: float, z0: float, z1: float) -> float:
-    """0 outside [z0, z1], rising to 1 in the middle: an organ's size along z."""
-    if z <= z0 or z >= z1:
-        return 0.0
-    return float(np.sin(np.pi * (z - z0) / (z1 - z0)) ** 0.6)
+def draw_anatomy(rng: np.random.Generator, body_width_mm: tuple[float, float]) -> Anatomy:
+    """Draw one body; the number of draws is fixed, so later streams do not depend on it."""
+    values = {name: float(rng.uniform(lo, hi)) for name, (lo, hi) in _RANGES.items()}
+    lo, hi = body_width_mm
+    values["half_width"] = 0.5 * (lo + values["width"] * (hi - lo))
+    assert set(values) == {f.name for f in fields(Anatomy)}
+    return Anatomy(**values)
 
 
-def slice_organs(x: NDArray[np.float32], y: NDArray[np.float32], z: float, body: Body,
-                 z_extent: float) -> NDArray[np.uint8]:
-    """Organ codes of the axial slice at height ``z`` mm."""
-    hw, hd = body.half_width, body.half_depth
-    out = np.full(x.shape, AIR, dtype=np.uint8)
-    out[ellipse(x, y, 0, 0, hw, hd)] = FAT
-    inner_w, inner_d = hw - body.fat, hd - body.fat
-    out[ellipse(x, y, 0, 0, inner_w, inner_d)] = SOFT_TISSUE
-    cav_w, cav_d = inner_w - body.muscle, inner_d - body.muscle
-    cavity = ellipse(x, y, 0, 0, cav_w, cav_d)
-    out[cavity] = VISCERA  # bowel, vessels and fat between the organs
-    _spine(out, x, y, z, hd)
-    in_chest = z > body.lung_base - 20
-    if in_chest:
-        _ribs(out, x, y, z, body, cav_w, cav_d)
-        _lungs_and_heart(out, x, y, z, body, cavity, cav_w, cav_d, z_extent)
-    _abdomen(out, x, y, z, body, cav_w, cav_d)
-    return out
+def ramp(w: float, w0: float, w1: float) -> float:
+    """Smoothstep from 0 (at ``w0``) to 1 (at ``w1``)."""
+    t = min(max((w - w0) / (w1 - w0), 0.0), 1.0)
+    return t * t * (3.0 - 2.0 * t)
 
 
-def _spine(out: NDArray[np.uint8], x: NDArray[np.float32], y: NDArray[np.float32], z: float, hd: float) -> None:
-    cy = 0.55 * hd
-    out[ellipse(x, y, 0, cy, 20, 17)] = BONE
-    out[ellipse(x, y, 0, cy + 27, 8, 7)] = SOFT_TISSUE  # spinal canal
-    arch = ellipse(x, y, 0, cy + 27, 15, 13) & ~ellipse(x, y, 0, cy + 27, 8, 7)
-    out[arch] = BONE
-    out[ellipse(x, y, 0, cy + 45, 5, 9)] = BONE  # spinous process
+def lerp(a: float, b: float, t: float) -> float:
+    """Linear blend of ``a`` and ``b``."""
+    return a + (b - a) * t
 
 
-def _ribs(out: NDArray[np.uint8], x: NDArray[np.float32], y: NDArray[np.float32], z: float,
-          body: Body, cav_w: float, cav_d: float) -> None:
-    # Ribs run obliquely, so each appears as a short bony oval at a height-dependent angle.
-    for n in range(9):
-        angle = n * 2 * np.pi / 9 + body.rib_phase + z / 60.0
-        if np.sin(z / 9.0 + n) < 0.1:
-            continue
-        cx, cy = (cav_w + 4) * np.cos(angle), (cav_d + 4) * np.sin(angle)
-        paint(out, BONE, x, y, float(cx), float(cy), 7, 5)
+@dataclass(frozen=True)
+class Level:
+    """The torso's cross-section at one level: body, wall layers, cavity and spine (mm)."""
+
+    w: float
+    chest: float          # 0 in the abdomen .. 1 in the chest
+    neck: float           # 0 below the lung apices .. 1 in the neck
+    a: float              # body half width
+    b_ant: float          # body anterior / posterior semi-axes
+    b_post: float
+    fat_lat: float
+    fat_ant: float
+    fat_post: float
+    mus_lat: float
+    mus_ant: float
+    cav_scale: float      # 1 where the thoracic/abdominal cavity is full size, 0 above the apices
+    a_vb: float           # vertebral body half width / half depth
+    b_vb: float
+    v_canal: float        # spinal canal centre
+    v_vb: float           # vertebral body centre
+
+    @property
+    def cavity(self) -> tuple[float, float, float]:
+        """Cavity half width, anterior and posterior semi-axes."""
+        s = self.cav_scale
+        return ((self.a - self.fat_lat - self.mus_lat) * s,
+                (self.b_ant - self.fat_ant - self.mus_ant) * s,
+                (self.v_canal + 18.0) * s)
 
 
-def _lungs_and_heart(out: NDArray[np.uint8], x: NDArray[np.float32], y: NDArray[np.float32], z: float,
-                     body: Body, cavity: NDArray[np.bool_], cav_w: float, cav_d: float,
-                     z_extent: float) -> None:
-    size = _profile(z, body.lung_base - 20, z_extent + 60)
-    for side in (-1, 1):
-        lung = ellipse(x, y, side * 0.48 * cav_w, 0.02 * cav_d, 0.45 * cav_w * size, 0.88 * cav_d * size)
-        out[lung & cavity] = LUNG
-    heart_size = _profile(z, body.lung_base - 10, body.lung_base + 0.45 * (z_extent - body.lung_base))
-    out[ellipse(x, y, 0.12 * cav_w, -0.25 * cav_d, 0.36 * cav_w * heart_size, 0.42 * cav_d * heart_size)] = HEART
-    out[ellipse(x, y, 0.15 * cav_w, 0.38 * cav_d, 12, 12)] = HEART  # descending aorta
-    lung = out == LUNG
-    for seg in body.vessels:
-        _vessel_dot(out, x, y, z, seg, lung)
+def level(an: Anatomy, w: float) -> Level:
+    """The cross-section of body ``an`` at level ``w``."""
+    chest, neck = ramp(w, -90.0, 10.0), ramp(w, an.apex - 10.0, an.apex + 40.0)
+    a = lerp(lerp(an.half_width * 0.97, an.half_width, chest), 58.0 + 12.0 * an.habitus, neck)
+    b_ant_chest = an.half_width * an.ant_ratio
+    b_ant = lerp(lerp(b_ant_chest * (1.0 + 0.3 * an.habitus), b_ant_chest, chest), 52.0, neck)
+    b_post = lerp(an.half_width * an.post_ratio, 62.0, neck)
+    fat = (an.fat_mm + 26.0 * an.habitus) * lerp(1.0, 0.45, neck)
+    a_vb = lerp(23.0, 16.5, ramp(w, -150.0, 60.0)) * an.vb_scale * lerp(1.0, 0.72, neck)
+    v_canal = b_post - fat * 0.7 - lerp(an.canal_depth + 10.0, an.canal_depth, chest) * lerp(1.0, 0.8, neck)
+    top = an.apex + 6.0
+    cav = np.sqrt(max(1.0 - ((w - (top - 80.0)) / 80.0) ** 2, 0.0)) if w > top - 80.0 else 1.0
+    return Level(w=w, chest=chest, neck=neck, a=a, b_ant=b_ant, b_post=b_post,
+                 fat_lat=fat * lerp(1.35, 0.9, chest), fat_ant=fat * lerp(1.7, 0.8, chest),
+                 fat_post=fat * 0.7, mus_lat=an.mus_lat, mus_ant=lerp(an.mus_ant_abd, an.mus_ant_chest, chest),
+                 cav_scale=float(cav) if w < top else 0.0, a_vb=a_vb, b_vb=a_vb * 0.8,
+                 v_canal=v_canal, v_vb=v_canal - 8.0 - a_vb * 0.8 - 1.5)
 
 
-def _vessel_dot(out: NDArray[np.uint8], x: NDArray[np.float32], y: NDArray[np.float32], z: float,
-                seg: NDArray[np.float64], lung: NDArray[np.bool_]) -> None:
-    (x0, y0, z0), (x1, y1, z1) = seg
-    if not min(z0, z1) <= z <= max(z0, z1) or abs(z1 - z0) < 1e-6:
-        return
-    t = (z - z0) / (z1 - z0)
-    radius = 3.5 * (1 - t) + 1.0  # thinner towards the periphery
-    px, py = x0 + t * (x1 - x0), y0 + t * (y1 - y0)
-    stretch = 1 + min(3.0, float(np.hypot(x1 - x0, y1 - y0) / abs(z1 - z0)))  # oblique cut: oval
-    paint(out, SOFT_TISSUE, x, y, float(px), float(py), radius * stretch, radius, where=lung)
-
-
-def _abdomen(out: NDArray[np.uint8], x: NDArray[np.float32], y: NDArray[np.float32], z: float,
-             body: Body, cav_w: float, cav_d: float) -> None:
-    liver = _profile(z, body.liver_top - 175, body.liver_top)
-    lobe = ellipse(x, y, -0.38 * cav_w, -0.05 * cav_d, 0.55 * cav_w * liver, 0.78 * cav_d * liver)
-    left_lobe = ellipse(x, y, 0.05 * cav_w, -0.45 * cav_d, 0.35 * cav_w * liver, 0.3 * cav_d * liver)
-    under_dome = z > body.lung_base - 20
-    liver_mask = (lobe | (left_lobe & (z > 0.4 * body.lung_base))) & ellipse(x, y, 0, 0, cav_w, cav_d)
-    if under_dome:  # the dome is liver in the middle and lung around it
-        liver_mask &= ~(out == BONE)
-    out[liver_mask & (out != BONE)] = LIVER
-    if z < body.lung_base + 10:
-        spleen = _profile(z, 0.1 * body.lung_base, body.lung_base + 10)
-        out[ellipse(x, y, 0.62 * cav_w, 0.3 * cav_d, 0.22 * cav_w * spleen, 0.3 * cav_d * spleen)
-            & (out == VISCERA)] = SPLEEN
-        stomach = _profile(z, 0.3 * body.lung_base, body.lung_base + 5)
-        st = ellipse(x, y, 0.35 * cav_w, -0.3 * cav_d, 0.25 * cav_w * stomach, 0.3 * cav_d * stomach)
-        out[st & (out == VISCERA)] = STOMACH
+def diaphragm(an: Anatomy, u: F32, v: F32) -> F32:
+    """Level of the diaphragm's upper surface at in-plane points (the lungs lie above it)."""
+    half = an.half_width - an.fat_mm - an.mus_lat
+    # the recesses fall steeply at the back and little at the front (the xiphoid attachment)
+    sv = np.where(v > -10.0, np.float32(an.dome_sv * 0.8), np.float32(an.dome_sv * 1.8))
+    rv = ((v + 10.0) / sv) ** 2
+    right = 0.0 - an.dome_depth * (((u + 0.42 * half) / an.dome_su) ** 2 + rv)
+    left = an.dome_left - an.dome_depth * (((u - 0.42 * half) / an.dome_su) ** 2 + rv)
+    t = 1.0 / (1.0 + np.exp(-(u - 8.0) / 14.0))
+    return np.asarray(np.maximum((1.0 - t) * right + t * left, -135.0), dtype=np.float32)

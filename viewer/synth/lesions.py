@@ -1,4 +1,8 @@
-"""Irregular lesions placed entirely inside the liver (hypodense metastases) or a lung (nodules)."""
+"""Irregular lesions placed entirely inside the liver (hypodense metastases) or a lung (solid nodules).
+
+A lesion is a randomly oriented ellipsoid whose radius is modulated by a few smooth bumps; the
+bumps are normalised so the whole shape fits inside a sphere of the nominal diameter.
+"""
 
 from __future__ import annotations
 
@@ -6,128 +10,118 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage
 
-from viewer.core.measurements import recist, volume_ml
-from viewer.synth import anatomy
+from viewer.synth.grid import F32, Frame
 
-LIVER_METASTASIS, LUNG_NODULE = "liver_metastasis", "lung_nodule"
-_TRIES = 60
+LIVER_METASTASIS = "liver_metastasis"
+LUNG_NODULE = "lung_nodule"
+F64 = NDArray[np.float64]
+_N_BUMPS = 6
+_FIBONACCI = 400  # directions on which the bumps' maximum is taken
 
 
 @dataclass(frozen=True)
-class LesionTruth:
-    """What was placed, measured on its voxel mask (see viewer.core.measurements)."""
+class LesionShape:
+    """One lesion's shape and intensity, drawn before it is placed (all mm and HU)."""
 
-    label: int  # value in Phantom.lesions
-    kind: str  # LIVER_METASTASIS or LUNG_NODULE
-    centre_mm: tuple[float, float, float]  # (x, y, z) mm from the centre of voxel (0, 0, 0)
-    long_axis_mm: float  # RECIST long axis
-    short_axis_mm: float  # RECIST short axis
-    volume_ml: float
-    max_diameter_mm: float  # nominal size it was drawn with
+    kind: str
+    diameter: float       # nominal maximum 3-D diameter
+    semi: F64             # ellipsoid semi-axes (3,)
+    rotation: F64         # (3, 3) columns: the ellipsoid axes in (u, v, w)
+    bumps: F64            # (m, 3) unit directions of the radius bumps
+    amps: F64             # (m,) bump amplitudes (relative radius)
+    sharpness: float      # how narrow the bumps are
+    contrast: float       # HU below the liver (metastasis) or absolute HU (nodule)
+    rim: float            # HU of a brighter rim (0 for none)
+    necrosis: float       # HU darker in the centre (0 for none)
+
+    def scaled(self, factor: float) -> LesionShape:
+        """The same lesion at ``factor`` times the size."""
+        return LesionShape(self.kind, self.diameter * factor, self.semi * factor, self.rotation, self.bumps,
+                           self.amps, self.sharpness, self.contrast, self.rim, self.necrosis)
 
 
-def _rotation(rng: np.random.Generator) -> NDArray[np.float64]:
+def _fibonacci_sphere(n: int) -> F64:
+    """``n`` unit vectors spread evenly over the sphere."""
+    i = np.arange(n) + 0.5
+    z = 1.0 - 2.0 * i / n
+    phi = np.pi * (1.0 + 5 ** 0.5) * i
+    r = np.sqrt(1.0 - z * z)
+    return np.stack([r * np.cos(phi), r * np.sin(phi), z], axis=1)
+
+
+def _bump(dirs: tuple[F64, F64, F64], bumps: F64, amps: F64, sharpness: float) -> F64:
+    """Relative radius change along unit directions given as their (u, v, w) components.
+
+    Written out per component rather than as a matrix product, so no BLAS threading can change
+    the last bits from one run to the next."""
+    out = np.zeros(np.broadcast_shapes(*(d.shape for d in dirs)))
+    for (bu, bv, bw), amp in zip(bumps, amps, strict=True):
+        out += amp * np.exp(sharpness * (dirs[0] * bu + dirs[1] * bv + dirs[2] * bw - 1.0))
+    return out
+
+
+def draw_shape(rng: np.random.Generator, kind: str, diameter_range: tuple[float, float],
+               contrast_range: tuple[float, float] = (15.0, 45.0),
+               nodule_hu: tuple[float, float] = (-50.0, 60.0)) -> LesionShape:
+    """Draw a lesion of ``kind``: log-uniform size, irregular shape, kind-specific intensity.
+
+    ``contrast_range`` is how much darker than the liver a metastasis is; ``nodule_hu`` the HU
+    range of a nodule. The number of draws is the same for either kind.
+    """
+    lo, hi = diameter_range
+    diameter = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
     q, r = np.linalg.qr(rng.normal(size=(3, 3)))
-    return q * np.sign(np.diag(r))
-
-
-def lesion_shape(rng: np.random.Generator, diameter: float,
-                 spacing: tuple[float, float, float]) -> NDArray[np.bool_]:
-    """A lumpy, randomly oriented ellipsoid of about ``diameter`` mm in a tight (z, y, x) box."""
-    radii = diameter / 2 * np.array([1.0, rng.uniform(0.65, 1.0), rng.uniform(0.65, 1.0)])
-    half = [int(np.ceil(diameter * 0.65 / s)) for s in spacing]
-    zz, yy, xx = np.meshgrid(*[np.arange(-h, h + 1) * s for h, s in zip(half, spacing)], indexing="ij")
-    d = np.stack([xx, yy, zz], axis=-1) @ _rotation(rng)
-    rho = np.linalg.norm(d / radii, axis=-1)
-    u = d / np.maximum(np.linalg.norm(d, axis=-1, keepdims=True), 1e-6)
-    bumps = np.ones(rho.shape)
-    for _ in range(4):  # low-order lumps: irregular but not spiky
-        v = rng.normal(size=3)
-        bumps += rng.uniform(0.0, 0.1) * np.cos(rng.integers(1, 4) * np.pi * (u @ (v / np.linalg.norm(v)))
-                                                 + rng.uniform(0, 2 * np.pi))
-    mask: NDArray[np.bool_] = np.asarray(rho <= bumps)
-    nz = np.argwhere(mask)
-    if len(nz) == 0:
-        mask[tuple(h for h in half)] = True
-        return mask
-    lo, hi = nz.min(axis=0), nz.max(axis=0) + 1
-    return mask[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
-
-
-def _fits(mask: NDArray[np.bool_], corner: NDArray[np.intp], organ: int, organs: NDArray[np.uint8],
-          lesions: NDArray[np.uint8]) -> bool:
-    hi = corner + np.array(mask.shape)
-    if (corner < 0).any() or (hi > np.array(organs.shape)).any():
-        return False
-    box = tuple(slice(a, b) for a, b in zip(corner, hi))
-    grown = ndimage.binary_dilation(mask, iterations=1) if min(mask.shape) > 2 else mask
-    inside = organs[box][mask] == organ
-    margin = organs[box][grown & ~mask]
-    clear = lesions[box][grown] == 0
-    return bool(inside.all() and (margin.size == 0 or (margin == organ).mean() > 0.8) and clear.all())
-
-
-def _lesion_hu(rng: np.random.Generator, kind: str, mask: NDArray[np.bool_]) -> NDArray[np.float32]:
-    """Intensity inside one lesion: hypodense liver metastasis (sometimes rim-enhancing) or a
-    soft-tissue lung nodule."""
+    rotation = q * np.sign(np.diag(r))
+    axes = np.array([1.0, rng.uniform(0.6, 1.0), rng.uniform(0.55, 1.0)])
+    bumps = rng.normal(size=(_N_BUMPS, 3))
+    bumps /= np.linalg.norm(bumps, axis=1, keepdims=True)
+    amps = rng.uniform(-0.25, 0.3, _N_BUMPS)
+    sharpness = float(rng.uniform(2.0, 6.0))
+    fib = _fibonacci_sphere(_FIBONACCI)
+    reach = 1.0 + max(float(_bump((fib[:, 0], fib[:, 1], fib[:, 2]), bumps, amps, sharpness).max()), 0.0)
+    semi = 0.5 * diameter * axes / reach
+    contrast, rim, necrosis = rng.uniform(*contrast_range), rng.uniform(0.15, 0.35), rng.uniform(10.0, 25.0)
+    nodule, flags = rng.uniform(*nodule_hu), rng.random(2)
+    rim *= contrast  # a rim brighter than the core, still darker than the liver
     if kind == LUNG_NODULE:
-        return np.full(mask.shape, rng.uniform(-40, 50), dtype=np.float32)
-    core = np.full(mask.shape, 60 - rng.uniform(18, 45), dtype=np.float32)
-    if rng.random() < 0.4:
-        rim = mask & ~ndimage.binary_erosion(mask, iterations=1)
-        core[rim] += rng.uniform(8, 18)
-    return core
+        contrast, rim, necrosis = nodule, 0.0, 0.0
+    else:
+        rim *= float(flags[0] < 0.35)
+        necrosis *= float(flags[1] < 0.3 and diameter > 20.0)
+    return LesionShape(kind, diameter, semi, rotation, bumps, amps, sharpness, float(contrast), rim, necrosis)
 
 
-def place_lesions(hu: NDArray[np.float32], organs: NDArray[np.uint8], rng: np.random.Generator,
-                  spacing: tuple[float, float, float], count: tuple[int, int],
-                  diameters: tuple[float, float], liver_fraction: float
-                  ) -> tuple[NDArray[np.uint8], tuple[LesionTruth, ...]]:
-    """Place lesions (writing their intensity into ``hu``); returns the label volume and truth."""
-    lesions = np.zeros(organs.shape, dtype=np.uint8)
-    pools = {LIVER_METASTASIS: np.flatnonzero(organs == anatomy.LIVER),
-             LUNG_NODULE: np.flatnonzero(organs == anatomy.LUNG)}
-    truth: list[LesionTruth] = []
-    for _ in range(int(rng.integers(count[0], count[1] + 1))):
-        kind = LIVER_METASTASIS if rng.random() < liver_fraction else LUNG_NODULE
-        if len(pools[kind]) == 0:
-            kind = LUNG_NODULE if kind == LIVER_METASTASIS else LIVER_METASTASIS
-        placed = _place_one(hu, organs, lesions, rng, spacing, diameters, kind, pools[kind], len(truth) + 1)
-        if placed is not None:
-            truth.append(placed)
-    return lesions, tuple(truth)
+def rho(shape: LesionShape, centre: F64, frame: Frame, box: tuple[slice, slice, slice]) -> F32:
+    """Normalised radius of the lesion on the voxels of ``box``: inside where <= 1."""
+    w = (frame.axis(0)[box[0]].astype(np.float64) - centre[2])[:, None, None]
+    v = (frame.axis(1)[box[1]].astype(np.float64) - centre[1])[None, :, None]
+    u = (frame.axis(2)[box[2]].astype(np.float64) - centre[0])[None, None, :]
+    rot, semi = shape.rotation, shape.semi
+    r2 = np.zeros(np.broadcast_shapes(u.shape, v.shape, w.shape))
+    for k in range(3):
+        r2 += ((u * rot[0, k] + v * rot[1, k] + w * rot[2, k]) / semi[k]) ** 2
+    norm = np.maximum(np.sqrt(u * u + v * v + w * w), 1e-9)
+    swell = _bump((u / norm, v / norm, w / norm), shape.bumps, shape.amps, shape.sharpness)
+    return (np.sqrt(r2) / (1.0 + np.maximum(swell, -0.45))).astype(np.float32)  # never pinched off
 
 
-def _place_one(hu: NDArray[np.float32], organs: NDArray[np.uint8], lesions: NDArray[np.uint8],
-               rng: np.random.Generator, spacing: tuple[float, float, float],
-               diameters: tuple[float, float], kind: str, pool: NDArray[np.intp],
-               label: int) -> LesionTruth | None:
-    if len(pool) == 0:
+def box_around(shape: LesionShape, centre: F64, frame: Frame,
+               margin: float) -> tuple[slice, slice, slice] | None:
+    """Grid box of the lesion's bounding sphere grown by ``margin`` mm; None unless all on the grid."""
+    r = 0.5 * shape.diameter + margin
+    lo = (float(centre[0] - r), float(centre[1] - r), float(centre[2] - r))
+    hi = (float(centre[0] + r), float(centre[1] + r), float(centre[2] + r))
+    if not (frame.contains(frame.index(lo)) and frame.contains(frame.index(hi))):
         return None
-    organ = anatomy.LIVER if kind == LIVER_METASTASIS else anatomy.LUNG
-    diameter = float(np.exp(rng.uniform(np.log(diameters[0]), np.log(diameters[1]))))
-    for attempt in range(_TRIES):
-        size = max(diameters[0], diameter * 0.85 ** (attempt // 12))
-        mask = lesion_shape(rng, size, spacing)
-        centre = np.array(np.unravel_index(int(pool[rng.integers(len(pool))]), organs.shape))
-        corner = centre - np.array(mask.shape) // 2
-        if not _fits(mask, corner, organ, organs, lesions):
-            continue
-        box = tuple(slice(a, a + n) for a, n in zip(corner, mask.shape))
-        region = hu[box]
-        region[mask] = _lesion_hu(rng, kind, mask)[mask] + (region[mask] - region[mask].mean()) * 0.3
-        lesions[box][mask] = label
-        return _truth(label, kind, mask, corner, spacing, size)
-    return None
+    return frame.box(lo, hi)
 
 
-def _truth(label: int, kind: str, mask: NDArray[np.bool_], corner: NDArray[np.intp],
-           spacing: tuple[float, float, float], nominal: float) -> LesionTruth:
-    axes = recist(mask, spacing)
-    assert axes is not None
-    c = np.array(ndimage.center_of_mass(mask)) + corner
-    centre = (float(c[2] * spacing[2]), float(c[1] * spacing[1]), float(c[0] * spacing[0]))
-    return LesionTruth(label, kind, centre, axes.long_axis_mm, axes.short_axis_mm,
-                       volume_ml(mask, spacing), nominal)
+def intensity(shape: LesionShape, r: F32, base: F32, liver_hu: float) -> F32:
+    """HU inside the lesion from its normalised radius ``r`` and the underlying tissue ``base``."""
+    if shape.kind == LUNG_NODULE:
+        return np.asarray(shape.contrast + 15.0 * (0.5 - r), dtype=np.float32)  # denser centre
+    core = liver_hu - shape.contrast + 0.4 * (base - liver_hu)
+    rim = shape.rim * np.exp(-(((r - 0.82) / 0.14) ** 2))
+    necrosis = shape.necrosis * np.clip(1.0 - r / 0.6, 0.0, 1.0) ** 2
+    return np.asarray(core + rim - necrosis, dtype=np.float32)

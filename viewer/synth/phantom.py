@@ -1,8 +1,13 @@
 """A deterministic synthetic chest/upper-abdomen CT with liver metastases and lung nodules.
 
-The demo study of the app and the training-data source of its lesion model. Everything is defined
-in millimetres, so any grid works: the default is a clinical 512 x 512 x 200 at 0.7 x 0.7 x 2.5 mm,
+The demo study of the app and the training-data source of its lesion model. Anatomy is defined in
+millimetres, so any grid works: the default is a clinical 512 x 512 x 200 at 0.7 x 0.7 x 2.5 mm,
 training uses coarser ones. The same seed and parameters give a bit-identical phantom.
+
+Grid coordinates: voxel (z, y, x) lies at (x * sx, y * sy, z * sz) mm, with +x the patient's
+left, +y posterior and +z superior (DICOM LPS). Column 0 is the patient's right, slice 0 the most
+inferior. The field of view is centred on the body, the right hemidiaphragm near mid-height, so a
+scan of ~100 mm or more shows both lungs and liver.
 """
 
 from __future__ import annotations
@@ -11,111 +16,144 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage
 
-from viewer.synth import anatomy
-from viewer.synth.anatomy import Body
-from viewer.synth.lesions import LesionTruth, place_lesions
+from viewer.synth import imaging, vessels
+from viewer.synth.anatomy import Anatomy, draw_anatomy, level
+from viewer.synth.build import paint_anatomy
+from viewer.synth.grid import F32, Frame
+from viewer.synth.labels import (
+    AIR,
+    BONE,
+    FAT,
+    LIVER,
+    LUNG,
+    ORGAN_NAMES,
+    SOFT_TISSUE,
+    Tissue,
+)
+from viewer.synth.lesions import LIVER_METASTASIS, LUNG_NODULE
+from viewer.synth.placement import (
+    LesionPlan,
+    LesionTruth,
+    Scene,
+    draw_lesions,
+    place_lesions,
+)
 
-# Base HU and texture amplitude of each organ code (index = code).
-_HU = np.array([-1000, 50, -100, 700, -860, 60, 48, 40, 12, 0], dtype=np.float32)
-_TEXTURE = np.array([0, 8, 10, 60, 25, 6, 6, 5, 4, 45], dtype=np.float32)  # viscera: fat/bowel mix
+__all__ = ["AIR", "BONE", "FAT", "LIVER", "LIVER_METASTASIS", "LUNG", "LUNG_NODULE", "ORGAN_NAMES",
+           "SOFT_TISSUE", "LesionTruth", "Phantom", "PhantomParams", "generate_phantom"]
+
+_STREAMS = 5  # anatomy, vessels, lesion shapes, lesion positions, noise
+
+
+def _range(name: str, value: tuple[float, float], lo: float, hi: float) -> None:
+    """Raise ValueError unless ``value`` is an ordered (low, high) pair within [lo, hi]."""
+    if not lo <= value[0] <= value[1] <= hi:
+        raise ValueError(f"{name} must be an ordered range within [{lo}, {hi}]; got {value}")
 
 
 @dataclass(frozen=True)
 class PhantomParams:
-    """What to generate. Shapes and spacings are (z, y, x)."""
+    """What to generate. Shapes and spacings are (z, y, x); lengths in mm, intensities in HU."""
 
     shape: tuple[int, int, int] = (200, 512, 512)
     spacing: tuple[float, float, float] = (2.5, 0.7, 0.7)
-    n_lesions: tuple[int, int] = (1, 5)
+    n_lesions: tuple[int, int] = (1, 5)                  # inclusive range drawn per phantom
     lesion_diameter_mm: tuple[float, float] = (5.0, 40.0)
-    liver_fraction: float = 0.6  # share of lesions placed in the liver (the rest in the lungs)
-    noise_hu: float = 12.0
-    blur_mm: tuple[float, float, float] = (1.0, 0.5, 0.5)  # Gaussian sigma of the scanner's blur
+    noise_hu: float = 12.0                               # SD of the CT noise
+    liver_fraction: float = 0.5                          # share of lesions in the liver (rest: lungs)
+    metastasis_contrast_hu: tuple[float, float] = (15.0, 45.0)  # how much darker than the liver
+    nodule_hu: tuple[float, float] = (-50.0, 60.0)
+    body_width_mm: tuple[float, float] = (290.0, 340.0)
+    blur_sigma_vox: tuple[float, float, float] = (0.4, 0.8, 0.8)  # scanner resolution, (z, y, x)
+    noise_correlation_vox: float = 0.6                   # in-plane Gaussian sigma of the noise grain
+    lesion_margin_mm: float = 2.0                        # organ tissue kept around every lesion
+    vessels: bool = True                                 # lung and liver vessel trees
+    metastases_right: bool = True                        # metastasis centres right of the FOV's centre
 
     def __post_init__(self) -> None:
-        if min(self.shape) < 1 or min(self.spacing) <= 0:
-            raise ValueError(f"shape and spacing must be positive; got {self.shape}, {self.spacing}")
-        lo, hi = self.n_lesions
-        if not 0 <= lo <= hi:
-            raise ValueError(f"n_lesions must be an ordered range; got {self.n_lesions}")
+        if len(self.shape) != 3 or min(self.shape) < 1:
+            raise ValueError(f"shape must be three positive sizes; got {self.shape}")
+        if len(self.spacing) != 3 or min(self.spacing) <= 0:
+            raise ValueError(f"spacing must be three positive mm values; got {self.spacing}")
+        _range("n_lesions", self.n_lesions, 0, 255)
+        _range("lesion_diameter_mm", self.lesion_diameter_mm, 1e-3, 1e4)
+        _range("metastasis_contrast_hu", self.metastasis_contrast_hu, 0.0, 500.0)
+        _range("nodule_hu", self.nodule_hu, -1000.0, 500.0)
+        _range("body_width_mm", self.body_width_mm, 100.0, 1000.0)
+        if not 0.0 <= self.liver_fraction <= 1.0:
+            raise ValueError(f"liver_fraction must be within [0, 1]; got {self.liver_fraction}")
+        if self.noise_hu < 0 or self.noise_correlation_vox < 0 or min(self.blur_sigma_vox) < 0:
+            raise ValueError("noise_hu, noise_correlation_vox and blur_sigma_vox must not be negative")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Phantom:
-    """A generated volume, its organ and lesion labels and the lesions' measurements."""
+    """A generated volume, its organ and lesion labels and the lesions' ground truth.
 
-    hu: NDArray[np.int16]  # (z, y, x) Hounsfield units
-    organs: NDArray[np.uint8]  # organ codes of viewer.synth.anatomy
-    lesions: NDArray[np.uint8]  # 0 background, k = LesionTruth.label
+    Organ codes: AIR 0, SOFT_TISSUE 1, FAT 2, BONE 3, LUNG 4, LIVER 5 (lesions keep their organ's code).
+    """
+
+    hu: NDArray[np.int16]       # (z, y, x) Hounsfield units
+    organs: NDArray[np.uint8]   # (z, y, x) organ codes
+    lesions: NDArray[np.uint8]  # (z, y, x) 0 background, k = LesionTruth.label (sharp, pre-blur shape)
     truth: tuple[LesionTruth, ...]
-    spacing: tuple[float, float, float]
+    spacing: tuple[float, float, float]  # (z, y, x) mm
     seed: int
 
 
-def _grid(params: PhantomParams) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-    """In-plane coordinates in mm relative to the centre of the field of view."""
-    _, ny, nx = params.shape
-    _, sy, sx = params.spacing
-    y = (np.arange(ny, dtype=np.float32) - (ny - 1) / 2) * sy
-    x = (np.arange(nx, dtype=np.float32) - (nx - 1) / 2) * sx
-    return np.meshgrid(x, y)
+def _frame(params: PhantomParams, an: Anatomy) -> Frame:
+    """The grid around the body: centred in-plane, the right dome near mid-height (seeded shifts)."""
+    (nz, ny, nx), (sz, sy, sx) = params.shape, params.spacing
+    origin = ((nx - 1) * sx / 2 + an.frame_dx, (ny - 1) * sy / 2 + an.frame_dy, (nz - 1) * sz / 2 + an.frame_dz)
+    return Frame(params.shape, params.spacing, origin)
 
 
-def build_organs(params: PhantomParams, body: Body) -> NDArray[np.uint8]:
-    """Organ label volume, one axial slice at a time."""
-    nz = params.shape[0]
-    x, y = _grid(params)
-    z_extent = (nz - 1) * params.spacing[0]
-    organs = np.empty(params.shape, dtype=np.uint8)
-    for k in range(nz):
-        organs[k] = anatomy.slice_organs(x, y, k * params.spacing[0], body, z_extent)
-    return organs
+def _draw_vessels(frame: Frame, an: Anatomy, organs: NDArray[np.uint8], hu: F32,
+                  rng: np.random.Generator, blood_hu: float) -> None:
+    """Pulmonary vessels in the lungs, hepatic and portal veins in the liver."""
+    hilum = level(an, an.hilum_w)
+    dome = level(an, an.heart_w - an.heart_c * 0.6)
+    ivc = (-dome.a_vb - 6.0, dome.v_vb - dome.b_vb - 8.0, an.heart_w - an.heart_c * 0.6)
+    porta = (-30.0, dome.v_vb - dome.b_vb - 30.0, an.liver_bottom * 0.35)
+    for specs, code in ((vessels.lung_trees(hilum.cavity[0] * 0.42, an.hilum_w), LUNG),
+                        (vessels.liver_trees(ivc, porta), LIVER)):
+        pool = vessels.pool_points(rng, frame, organs, code)
 
+        def inside(points: NDArray[np.float64], code: int = code) -> NDArray[np.bool_]:
+            return np.asarray(frame.lookup(organs, points) == code)
 
-def _texture(rng: np.random.Generator, shape: tuple[int, int, int],
-             spacing: tuple[float, float, float], feature_mm: float = 12.0) -> NDArray[np.float32]:
-    """Smooth random field (SD about 1) with features about ``feature_mm`` across.
-
-    Interpolated to half the in-plane resolution and repeated: the steps are far below the
-    noise, and it is four times cheaper than interpolating the full grid."""
-    half = (shape[0], (shape[1] + 1) // 2, (shape[2] + 1) // 2)
-    coarse = tuple(max(2, int(np.ceil(n * s / feature_mm)) + 1) for n, s in zip(shape, spacing))
-    field = rng.standard_normal(coarse, dtype=np.float32)
-    zoom = [n / c for n, c in zip(half, coarse)]
-    small = ndimage.zoom(field, zoom, order=1, output=np.float32, grid_mode=True, mode="nearest")
-    return np.asarray(small.repeat(2, axis=1).repeat(2, axis=2)[:, : shape[1], : shape[2]], dtype=np.float32)
-
-
-def _intensities(organs: NDArray[np.uint8], rng: np.random.Generator,
-                 params: PhantomParams) -> NDArray[np.float32]:
-    hu = _HU[organs]
-    hu += _TEXTURE[organs] * _texture(rng, params.shape, params.spacing)
-    bone = organs == anatomy.BONE
-    marrow = ndimage.binary_erosion(bone, structure=np.ones((1, 3, 3), dtype=bool), iterations=2)
-    hu[marrow] -= 420.0  # cancellous bone inside a dense cortex
-    return hu
-
-
-def _blur_and_noise(hu: NDArray[np.float32], rng: np.random.Generator,
-                    params: PhantomParams) -> NDArray[np.int16]:
-    sigma = [b / s for b, s in zip(params.blur_mm, params.spacing)]
-    out = ndimage.gaussian_filter(hu, sigma, truncate=3.0)
-    noise = rng.standard_normal(hu.shape, dtype=np.float32)
-    ndimage.gaussian_filter(noise, (0, 0.6, 0.6), output=noise, truncate=2.0)  # CT noise is grainy
-    noise *= params.noise_hu / max(float(noise[:: max(1, hu.shape[0] // 8)].std()), 1e-6)
-    out += noise
-    return np.asarray(np.clip(np.rint(out), -1024, 3071), dtype=np.int16)
+        for spec in specs:
+            vessels.draw(frame, vessels.grow(spec, rng, pool, inside), hu, organs, code, blood_hu)
 
 
 def generate_phantom(seed: int, params: PhantomParams = PhantomParams()) -> Phantom:
-    """Generate one phantom (deterministic for a seed and parameters)."""
-    rng = np.random.Generator(np.random.PCG64(seed))
-    z_extent = (params.shape[0] - 1) * params.spacing[0]
-    body = Body.draw(rng, z_extent)
-    organs = build_organs(params, body)
-    hu = _intensities(organs, rng, params)
-    lesions, truth = place_lesions(hu, organs, rng, params.spacing, params.n_lesions,
-                                   params.lesion_diameter_mm, params.liver_fraction)
-    return Phantom(_blur_and_noise(hu, rng, params), organs, lesions, truth, params.spacing, seed)
+    """Generate one phantom; the same seed and parameters give a bit-identical result.
+
+    Parameters
+    ----------
+    seed
+        Seed of the phantom's ``numpy.random.Generator(PCG64(seed))``.
+    params
+        Grid, lesion and imaging parameters.
+
+    Returns
+    -------
+    Phantom
+        HU volume (int16), organ and lesion label volumes, and each lesion's ground truth.
+    """
+    streams = np.random.Generator(np.random.PCG64(seed)).spawn(_STREAMS)
+    an = draw_anatomy(streams[0], params.body_width_mm)
+    frame = _frame(params, an)
+    painted = paint_anatomy(frame, an, streams[0])
+    if params.vessels:
+        _draw_vessels(frame, an, painted.organs, painted.hu, streams[1], float(painted.tissue_hu[Tissue.BLOOD]))
+    plan = LesionPlan(params.n_lesions, params.lesion_diameter_mm, params.liver_fraction,
+                      params.metastasis_contrast_hu, params.nodule_hu, params.lesion_margin_mm,
+                      params.metastases_right)
+    scene = Scene(frame, painted.organs, painted.hu, np.zeros(params.shape, np.uint8),
+                  float(painted.tissue_hu[Tissue.LIVER]))
+    truth = place_lesions(scene, plan, draw_lesions(streams[2], plan), streams[3])
+    imaging.blur(painted.hu, params.blur_sigma_vox)
+    hu = imaging.add_noise(painted.hu, streams[4], params.noise_hu, params.noise_correlation_vox)
+    return Phantom(hu, painted.organs, scene.labels, truth, params.spacing, seed)
