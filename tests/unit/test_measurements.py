@@ -51,3 +51,14 @@ def test_largest_slice_is_chosen_and_sphere_volume_within_3_percent() -> None:
     assert r is not None and r.slice_index == 30
     assert volume_ml(sphere, spacing) == pytest.approx(4 / 3 * np.pi * 20.0 ** 3 / 1000, rel=0.03)
     assert recist(np.zeros((3, 4, 4), bool), spacing) is None
+
+
+def test_one_voxel_lesion_measures_one_voxel_and_short_never_exceeds_long() -> None:
+    spacing = (5.0, 2.8, 1.4)
+    dot = np.zeros((3, 5, 5), bool)
+    dot[1, 2, 2] = True
+    r = recist(dot, spacing)
+    assert r is not None and (r.long_axis_mm, r.short_axis_mm) == (2.8, 1.4)
+    disc = _ellipse_slab(9, 9, 0.3, (2.5, 0.7, 0.7))
+    r = recist(disc, (2.5, 0.7, 0.7))
+    assert r is not None and r.short_axis_mm <= r.long_axis_mm

@@ -88,9 +88,13 @@ def recist(mask: NDArray[np.bool_], spacing: tuple[float, float, float]) -> Reci
     jj, ii = np.nonzero(mask[k])
     sy, sx = spacing[1], spacing[2]
     pts = np.stack([ii * sx, jj * sy], axis=1).astype(np.float64)
-    if len(pts) == 1:
-        end = (float(k), float(jj[0]), float(ii[0]))
-        return Recist(k, 0.0, 0.0, (end, end), (end, end))
+    if len(pts) == 1:  # one voxel: edge to edge it is one voxel across
+        c = (float(k), float(jj[0]), float(ii[0]))
+        across_x = ((c[0], c[1], c[2] - 0.5), (c[0], c[1], c[2] + 0.5))
+        across_y = ((c[0], c[1] - 0.5, c[2]), (c[0], c[1] + 0.5, c[2]))
+        (long_ends, long_mm), (short_ends, short_mm) = sorted(
+            [(across_x, sx), (across_y, sy)], key=lambda e: -e[1])
+        return Recist(k, long_mm, short_mm, long_ends, short_ends)
     long_mm, a, b = _feret(pts)
     axis = (pts[b] - pts[a]) / max(long_mm, 1e-9) if long_mm > 0 else np.array([1.0, 0.0])
     short_mm, s0, s1 = _short_axis(pts, axis, min(sx, sy))
@@ -102,8 +106,9 @@ def recist(mask: NDArray[np.bool_], spacing: tuple[float, float, float]) -> Reci
     def zyx(p: NDArray[np.float64]) -> tuple[float, float, float]:
         return float(k), float(p[1] / sy), float(p[0] / sx)
 
-    return Recist(k, float(np.linalg.norm(long_ends[1] - long_ends[0])),
-                  float(np.linalg.norm(short_ends[1] - short_ends[0])),
+    long_len = float(np.linalg.norm(long_ends[1] - long_ends[0]))
+    short_len = min(float(np.linalg.norm(short_ends[1] - short_ends[0])), long_len)  # by definition
+    return Recist(k, long_len, short_len,
                   (zyx(long_ends[0]), zyx(long_ends[1])), (zyx(short_ends[0]), zyx(short_ends[1])))
 
 
