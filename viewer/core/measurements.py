@@ -92,9 +92,8 @@ def recist(mask: NDArray[np.bool_], spacing: tuple[float, float, float]) -> Reci
         c = (float(k), float(jj[0]), float(ii[0]))
         across_x = ((c[0], c[1], c[2] - 0.5), (c[0], c[1], c[2] + 0.5))
         across_y = ((c[0], c[1] - 0.5, c[2]), (c[0], c[1] + 0.5, c[2]))
-        (long_ends, long_mm), (short_ends, short_mm) = sorted(
-            [(across_x, sx), (across_y, sy)], key=lambda e: -e[1])
-        return Recist(k, long_mm, short_mm, long_ends, short_ends)
+        (wide, wide_mm), (narrow, narrow_mm) = sorted([(across_x, sx), (across_y, sy)], key=lambda e: -e[1])
+        return Recist(k, wide_mm, narrow_mm, wide, narrow)
     long_mm, a, b = _feret(pts)
     axis = (pts[b] - pts[a]) / max(long_mm, 1e-9) if long_mm > 0 else np.array([1.0, 0.0])
     short_mm, s0, s1 = _short_axis(pts, axis, min(sx, sy))
