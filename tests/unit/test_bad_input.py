@@ -305,3 +305,29 @@ def test_series_larger_than_free_memory_is_refused_with_a_reason(tmp_path: Path,
     monkeypatch.setattr(loader, "available_memory", lambda: 1024)
     with pytest.raises(loader.LoadError, match="GiB of memory available"):
         loader.load_series(open_folder(str(tmp_path)).series[0])
+
+
+def test_deflated_file_loads_and_a_deflate_bomb_is_refused_without_inflating_it(tmp_path: Path) -> None:
+    import zlib
+
+    from viewer.io.headers import HeaderError, read_frames
+    from viewer.io.loader import load_series
+    from viewer.io.study import open_folder
+
+    good = get_testdata_file("image_dfl.dcm")
+    volume = load_series(open_folder(good).series[0])
+    assert np.array_equal(volume.array[0], pydicom.dcmread(good).pixel_array)
+
+    raw = Path(good).read_bytes()
+    meta_end = 132 + 12 + int.from_bytes(raw[140:144], "little")  # preamble, DICM, group length
+    packer = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    bomb = packer.compress(bytes(200 << 20)) + packer.flush()  # 200 MB of zeros in ~200 KB
+    path = tmp_path / "bomb.dcm"
+    path.write_bytes(raw[:meta_end] + bomb)
+    tracemalloc.start()
+    with pytest.raises(HeaderError) as err:
+        read_frames(str(path))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert err.value.problem.code is ProblemCode.BAD_LENGTH
+    assert peak < 40 << 20

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from viewer.io import shared_array
-from viewer.io.headers import Frame
+from viewer.io.headers import DEFLATED, Frame
 from viewer.io.pixels import Calibration, Overflow, calibrate_into
 
 FRAMES_PER_TASK = 8  # frames per task: enough to hide the cost of a task, few enough to balance
@@ -96,7 +97,12 @@ def _decode(group: list[Pair], out: NDArray[np.generic], plugin: str) -> None:
     indices = [frame.index for frame, _ in group]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        arrays = iter_pixels(group[0][0].file.path, indices=indices, raw=True, decoding_plugin=plugin)
+        source: Any = group[0][0].file.path
+        if group[0][0].file.pixels.transfer_syntax == DEFLATED:  # size checked by the scan
+            import pydicom
+
+            source = pydicom.dcmread(source)  # iter_pixels cannot inflate a file by itself
+        arrays = iter_pixels(source, indices=indices, raw=True, decoding_plugin=plugin)
         for (frame, k), arr in zip(group, arrays, strict=True):
             if arr.shape != out.shape[1:]:
                 raise FrameError(frame, f"decoded image is {arr.shape}, the header says {out.shape[1:]}")

@@ -7,9 +7,11 @@ length can be checked against the file size and the image size before anything d
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import struct
+import zlib
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.filereader import _read_file_meta_info, read_dataset
 from pydicom.uid import UID
 
 from viewer.core.problems import Problem, ProblemCode, Severity
@@ -33,6 +36,8 @@ _NATIVE_SYNTAXES = {
     "1.2.840.10008.1.2.1",  # explicit VR little endian
     "1.2.840.10008.1.2.2",  # explicit VR big endian (retired, still met)
 }
+DEFLATED = "1.2.840.10008.1.2.1.99"
+_INFLATE_RATIO, _INFLATE_MIN, _INFLATE_MAX = 50, 16 << 20, 2 << 30  # bounds on a deflated dataset
 _LONG_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN", b"SQ", b"UT", b"UC", b"UR"}
 
 
@@ -193,6 +198,8 @@ def _read_dataset(path: str, size: int) -> tuple[Dataset, int, bool, bytes]:
             kind = _looks_like_dicom(fp, size)
             if kind is False:
                 raise _problem(ProblemCode.NOT_DICOM, path, "not a DICOM file (no DICM marker)")
+            if kind is True:
+                _check_deflated(fp, path, size)
             fp.seek(0)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -215,6 +222,30 @@ def _read_dataset(path: str, size: int) -> tuple[Dataset, int, bool, bytes]:
         raise _problem(ProblemCode.TRUNCATED, path, f"the header is damaged ({exc})") from exc
 
 
+def inflate_bounded(data: bytes, size: int, path: str) -> bytes:
+    """Inflate a deflated dataset, refusing one that would expand far beyond any image."""
+    limit = min(max(_INFLATE_MIN, _INFLATE_RATIO * size), _INFLATE_MAX)
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(data, limit)
+    except zlib.error as exc:
+        raise _problem(ProblemCode.TRUNCATED, path, f"the deflated data is damaged ({exc})") from exc
+    if inflater.unconsumed_tail:
+        raise _problem(ProblemCode.BAD_LENGTH, path,
+                       f"the deflated data expands beyond {limit >> 20} MB; not read", limit=limit)
+    return out
+
+
+def _check_deflated(fp: Any, path: str, size: int) -> None:
+    """Before pydicom inflates a deflated file whole, make sure it cannot expand without bound."""
+    fp.seek(128 + 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        meta = _read_file_meta_info(fp)
+    if str(meta.get("TransferSyntaxUID", "")) == DEFLATED:
+        inflate_bounded(fp.read(), size, path)
+
+
 def _pixel_element(head: bytes, pos: int, implicit: bool, big: bool) -> tuple[int, int] | None:
     """(value offset, declared length) of the pixel data element whose first bytes are ``head``."""
     if len(head) < 8:
@@ -230,6 +261,33 @@ def _pixel_element(head: bytes, pos: int, implicit: bool, big: bool) -> tuple[in
             return None
         return pos + 12, struct.unpack(endian + "I", head[8:12])[0]
     return pos + 8, struct.unpack(endian + "H", head[6:8])[0]
+
+
+def _deflated_pixel_info(ds: Dataset, path: str, size: int) -> PixelInfo:
+    """Pixel description of a deflated file, its pixel data's length checked in the inflated data."""
+    rows, cols, bits = _int(ds, "Rows"), _int(ds, "Columns"), _int(ds, "BitsAllocated")
+    if not rows or not cols or bits not in (8, 16, 32) or (_int(ds, "SamplesPerPixel") or 1) != 1:
+        raise _problem(ProblemCode.UNSUPPORTED_IMAGE, path,
+                       f"unsupported image description (rows={rows}, columns={cols}, bits allocated={bits})")
+    with open(path, "rb") as f:
+        f.seek(128 + 4)
+        _read_file_meta_info(f)
+        inflated = inflate_bounded(f.read(), size, path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = read_dataset(io.BytesIO(inflated), False, True, defer_size=_DEFER_BYTES)
+    frames = max(1, _int(ds, "NumberOfFrames") or 1)
+    info = PixelInfo(rows=rows, columns=cols, frames=frames, samples=1, bits_allocated=bits,
+                     bits_stored=_int(ds, "BitsStored") or bits, signed=_int(ds, "PixelRepresentation") == 1,
+                     photometric=_text(ds, "PhotometricInterpretation") or "MONOCHROME2",
+                     transfer_syntax=DEFLATED, encapsulated=False, offset=None)
+    element = full.get_item(_PIXEL_TAG, keep_deferred=True)
+    found = element.length if isinstance(element, RawDataElement) else 0
+    if found < info.frame_bytes * frames:
+        raise _problem(ProblemCode.PIXEL_DATA_SHORT, path,
+                       f"pixel data holds {found} bytes but {rows}x{cols}x{frames} images need "
+                       f"{info.frame_bytes * frames}", expected=info.frame_bytes * frames, found=found)
+    return info
 
 
 def _uid_name(value: str) -> str:
@@ -329,7 +387,7 @@ def _as_dict(info: PixelInfo) -> dict[str, Any]:
 
 def _check_syntax(info: PixelInfo, path: str) -> None:
     ts = info.transfer_syntax
-    if ts in _NATIVE_SYNTAXES and not info.encapsulated:
+    if (ts in _NATIVE_SYNTAXES or ts == DEFLATED) and not info.encapsulated:
         return
     with warnings.catch_warnings():  # a malformed UID must not leak a pydicom warning
         warnings.simplefilter("ignore")
@@ -363,7 +421,10 @@ def read_frames(path: str) -> list[Frame]:
         if marked:
             raise _problem(ProblemCode.TRUNCATED, path, "the file ends inside its header")
         raise _problem(ProblemCode.NOT_DICOM, path, "not a DICOM file (no recognisable header)")
-    pixels = _pixel_info(ds, path, stop, size, head)
+    if _text(getattr(ds, "file_meta", None), "TransferSyntaxUID") == DEFLATED:
+        pixels = _deflated_pixel_info(ds, path, size)
+    else:
+        pixels = _pixel_info(ds, path, stop, size, head)
     info = _file_info(ds, path, pixels)
     if pixels.frames > 1 and "PerFrameFunctionalGroupsSequence" in ds:
         return _enhanced_frames(ds, info)
