@@ -105,3 +105,34 @@ def test_demo_is_prepared_off_the_gui_thread_then_opened(qtbot, window: MainWind
         window.open_demo()
     assert threads and threads[0] != threading.main_thread().name
     assert window.series_list.count() == 1
+
+
+def test_find_lesions_lists_findings_says_what_the_model_is_and_draws_axes(
+        qtbot, window: MainWindow, study: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from tests.unit.test_inference_engine import BrightBlob, _manifest
+
+    models = tmp_path / "models" / "blob"
+    models.mkdir(parents=True)
+    torch.jit.save(torch.jit.script(BrightBlob()), str(models / "model.ts"))
+    _manifest(models, models / "model.ts")
+    monkeypatch.setenv("LUMEN_MODELS_DIR", str(tmp_path / "models"))
+    _open(qtbot, window, study)
+    assert window.find_action.isEnabled()
+    with qtbot.waitSignal(window.findings_table.model().rowsInserted, timeout=60000):
+        window.run_model("test-bright-blob")
+    assert window.findings_table.rowCount() == 1  # the bright marker block
+    assert "Trained on: none: a rule for tests" in window.model_label.text()
+    assert "proposed for review" in window.status_label.text()
+    from viewer.ui.panels.findings_panel import long_axis_slice
+
+    finding = window.view.findings[0]
+    window.view.set_slice(0 if long_axis_slice(finding, window.volume) else N - 1)
+    window.findings_table.cellClicked.emit(0, 0)
+    assert window.view.slice == long_axis_slice(finding, window.volume)
+    a, b = finding.measurements.long_axis_lps
+    (pa, _), (pb, _) = window.view.to_widget(a), window.view.to_widget(b)
+    quarter = pa * 0.75 + pb * 0.25  # off the middle, where the short axis crosses
+    colour = window.view.grab().toImage().pixelColor(round(quarter.x()), round(quarter.y()))
+    assert colour.red() > 200 and colour.blue() < 120  # the red long-axis line is drawn there

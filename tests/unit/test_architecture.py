@@ -33,3 +33,8 @@ def test_core_imports_no_heavy_library() -> None:
 def test_cli_and_io_start_without_gui_or_torch() -> None:
     loaded = _modules_after("import viewer.cli, viewer.io.study, viewer.io.loader")
     assert not loaded & {"torch", "PySide6", "vtkmodules", "pyqtgraph"}
+
+
+def test_main_window_starts_without_torch() -> None:
+    loaded = _modules_after("import viewer.app, viewer.ui.main_window")
+    assert "PySide6" in loaded and "torch" not in loaded

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
@@ -11,6 +13,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QProgressBar,
     QPushButton,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -18,9 +21,23 @@ from viewer import PRODUCT_NAME
 from viewer.core.volume import Volume
 from viewer.io.series import SeriesCandidate
 from viewer.io.study import StudyScan
+from viewer.ui.panels.findings_panel import FindingsTable
 from viewer.ui.panels.series_panel import ProblemsPanel, SeriesList
 from viewer.ui.views.slice_view import SliceView
 from viewer.ui.workers import JobThread, StudyLoader
+
+if TYPE_CHECKING:  # torch loads only when a model first runs
+    from viewer.inference.runner import InferenceResult
+    from viewer.ui.inference_worker import InferenceWorker
+
+
+def _stacked(*widgets: QWidget) -> QWidget:
+    box = QWidget()
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(4, 4, 4, 4)
+    for w in widgets:
+        layout.addWidget(w)
+    return box
 
 
 class MainWindow(QMainWindow):
@@ -40,6 +57,13 @@ class MainWindow(QMainWindow):
         self.problems = ProblemsPanel(self)
         self._dock(self.series_list, "Series", Qt.DockWidgetArea.LeftDockWidgetArea)
         self._dock(self.problems, "Problems", Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.findings_table = FindingsTable(self)
+        self.model_label = QLabel("No model run yet. AI > Find lesions proposes findings for review.")
+        self.model_label.setWordWrap(True)
+        self._dock(_stacked(self.model_label, self.findings_table), "Findings",
+                   Qt.DockWidgetArea.RightDockWidgetArea)
+        self.findings_table.slice_requested.connect(self.view.set_slice)
+        self.inference: InferenceWorker | None = None
         self.loader = StudyLoader()
         self._wire_loader()
         self._build_status_bar()
@@ -85,6 +109,12 @@ class MainWindow(QMainWindow):
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
         menu.addAction(quit_action)
+        ai = self.menuBar().addMenu("&AI")
+        self.find_action = QAction("&Find lesions", self)
+        self.find_action.setShortcut(QKeySequence("Ctrl+L"))
+        self.find_action.setEnabled(False)
+        self.find_action.triggered.connect(lambda: self.run_model())
+        ai.addAction(self.find_action)
 
     # Actions --------------------------------------------------------------------------
     def open_path(self, path: str) -> None:
@@ -110,6 +140,42 @@ class MainWindow(QMainWindow):
         self._busy(True)
         self.loader.load(candidate)
 
+    def run_model(self, model_id: str | None = None) -> None:
+        """Run a lesion model (the first one found, or ``model_id``) on the shown volume."""
+        if self.volume is None:
+            return
+        from viewer.inference.registry import discover
+        from viewer.ui.inference_worker import InferenceWorker
+
+        found = discover()
+        try:
+            manifest = found.get(model_id) if model_id else found.models[0]
+        except (KeyError, IndexError):
+            self.status_label.setText("No lesion model is installed (see models/README.md)")
+            return
+        self.model_label.setText(f"<b>{manifest.name} {manifest.version}</b><br>Trained on: "
+                                 f"{manifest.training_data}<br>Use: {manifest.intended_use}")
+        if self.inference is not None:
+            self.inference.wait()
+        self.inference = InferenceWorker(manifest)
+        self.inference.progress.connect(self._on_progress)
+        self.inference.result.connect(self._on_findings)
+        self.inference.failed.connect(self._on_failed)
+        self.inference.cancelled.connect(lambda: self._on_failed("Inference cancelled"))
+        self.cancel_button.clicked.connect(self.inference.cancel)
+        self._busy(True)
+        self.inference.start(self.volume)
+
+    def _on_findings(self, result: InferenceResult) -> None:
+        self._busy(False)
+        if self.volume is None:
+            return
+        self.findings_table.set_findings(result.findings, self.volume)
+        self.view.set_findings(result.findings)
+        total = sum(result.timings_s.values())
+        self.status_label.setText(f"{len(result.findings)} finding(s) proposed for review "
+                                  f"({total:.1f} s on {result.device})")
+
     def _ask_folder(self) -> None:
         start = str(QSettings().value("last_folder", ""))
         folder = QFileDialog.getExistingDirectory(self, "Open study folder", start)
@@ -134,6 +200,9 @@ class MainWindow(QMainWindow):
     def _on_loaded(self, volume: Volume, candidate: SeriesCandidate) -> None:
         self.volume = volume
         self.view.set_volume(volume)
+        self.view.set_findings(())
+        self.findings_table.set_findings((), volume)
+        self.find_action.setEnabled(True)
         k, j, i = volume.shape
         note = "  (resampled)" if volume.resampled else ""
         self.status_label.setText(f"{candidate.description}: {i}x{j}x{k}{note}")
@@ -154,6 +223,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: object) -> None:  # noqa: N802
         self.loader.wait()
+        if self.inference is not None:
+            self.inference.wait()
         if self._demo_thread is not None:
             self._demo_thread.wait()
         super().closeEvent(event)  # type: ignore[arg-type]

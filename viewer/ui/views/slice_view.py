@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
-from PySide6.QtCore import QPoint, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QWheelEvent
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen, QWheelEvent
 from PySide6.QtWidgets import QWidget
 
+from viewer.core.findings import Finding
 from viewer.core.geometry import orientation_letters
 from viewer.core.volume import Volume
 
@@ -37,6 +38,7 @@ class SliceView(QWidget):
         self.slice = 0
         self.window_center, self.window_width = 40.0, 400.0
         self._drag: QPoint | None = None
+        self.findings: tuple[Finding, ...] = ()
         self.setAutoFillBackground(True)
         pal = self.palette()
         pal.setColor(self.backgroundRole(), QColor(0, 0, 0))
@@ -49,6 +51,11 @@ class SliceView(QWidget):
         if volume.meta.windows:
             self.window_center, self.window_width = volume.meta.windows[0].center, volume.meta.windows[0].width
         self.set_slice(volume.shape[0] // 2)
+
+    def set_findings(self, findings: tuple[Finding, ...]) -> None:
+        """Findings whose RECIST axes are drawn on the slices they cross."""
+        self.findings = findings
+        self.update()
 
     def set_preview(self, image: NDArray[np.generic]) -> None:
         """Show a single image while the volume is still loading."""
@@ -102,8 +109,33 @@ class SliceView(QWidget):
         got = self._image()
         if got is not None:
             painter.drawImage(self.image_rect(), got[0])
+            self._draw_findings(painter)
         self._draw_text(painter)
         painter.end()
+
+    def to_widget(self, lps: tuple[float, float, float]) -> tuple[QPointF, float]:
+        """Widget position of an LPS point on this view, and its slice coordinate k."""
+        assert self.volume is not None
+        i, j, k = self.volume.lps_to_index(lps)
+        rect = self.image_rect()
+        cols, rows = self.volume.shape[2], self.volume.shape[1]
+        x = rect.left() + (i + 0.5) * rect.width() / cols
+        y = rect.top() + (j + 0.5) * rect.height() / rows
+        return QPointF(x, y), float(k)
+
+    def _draw_findings(self, painter: QPainter) -> None:
+        if self.volume is None:
+            return
+        for n, f in enumerate(self.findings, 1):
+            m = f.measurements
+            for (a, b), colour in ((m.long_axis_lps, QColor(255, 90, 60)), (m.short_axis_lps, QColor(80, 200, 255))):
+                (pa, ka), (pb, _) = self.to_widget(a), self.to_widget(b)
+                if abs(ka - self.slice) > 0.5:
+                    continue
+                painter.setPen(QPen(colour, 2))
+                painter.drawLine(pa, pb)
+                if colour == QColor(255, 90, 60):
+                    painter.drawText(pb + QPointF(6, -6), f"{n}: {m.long_axis_mm:.1f} x {m.short_axis_mm:.1f} mm")
 
     def _draw_text(self, painter: QPainter) -> None:
         painter.setPen(QColor(230, 230, 120))
