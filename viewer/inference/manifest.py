@@ -91,6 +91,8 @@ class OutputSpec:
     labels: tuple[Label, ...]
     threshold: float = 0.5  # on the lesion probability
     min_volume_mm3: float = 30.0
+    gate_labels: tuple[int, ...] = ()  # organs a lesion must lie in (e.g. liver, lung) ...
+    min_gate_fraction: float = 0.0  # ... as the share of a shell around it that they cover
 
     def __post_init__(self) -> None:
         if not any(label.lesion for label in self.labels):
@@ -154,7 +156,9 @@ def parse(doc: Mapping[str, Any], folder: Path) -> ModelManifest:
                                     str(doc["inference"].get("dtype", "float32"))),
             output=OutputSpec(tuple(Label(l["value"], l["name"], tuple(l["snomed"]) if l.get("snomed") else None,
                                           bool(l.get("lesion", False))) for l in out["labels"]),
-                              float(out.get("threshold", 0.5)), float(out.get("min_volume_mm3", 30.0))),
+                              float(out.get("threshold", 0.5)), float(out.get("min_volume_mm3", 30.0)),
+                              tuple(int(v) for v in out.get("gate_labels", [])),
+                              float(out.get("min_gate_fraction", 0.0))),
             architecture=dict(doc.get("architecture", {})), licence=doc.get("licence", ""),
             training_data=doc.get("training_data", ""), intended_use=doc.get("intended_use", ""),
             folder=folder)

@@ -32,15 +32,29 @@ def _volume_box(obj: tuple[slice, ...], grid_affine: NDArray[np.float64], volume
     return start, stop
 
 
+def gate_fraction(labels: NDArray[np.int32], n: int, obj: tuple[slice, ...],
+                  gate: NDArray[np.float32]) -> float:
+    """Share of a two-voxel shell around component ``n`` that the gating organs cover."""
+    box = tuple(slice(max(0, s.start - 3), s.stop + 3) for s in obj)
+    component = labels[box] == n
+    shell = ndimage.binary_dilation(component, iterations=2) & (labels[box] == 0)
+    return float((gate[box][shell] > 0.5).mean()) if shell.any() else 0.0
+
+
 def findings_from_probability(prob: NDArray[np.float32], grid_affine: NDArray[np.float64],
-                              volume: Volume, manifest: ModelManifest) -> list[Finding]:
-    """One proposed finding per connected component of ``prob > threshold`` that is big enough."""
+                              volume: Volume, manifest: ModelManifest,
+                              gate: NDArray[np.float32] | None = None) -> list[Finding]:
+    """One proposed finding per connected component of ``prob > threshold`` that is big enough
+    and, for a gating model, lies in one of its organs (liver, lung)."""
     spec = manifest.output
     kind = next(label.name for label in spec.labels if label.lesion)
     labels, _ = ndimage.label(prob > spec.threshold)
     findings = []
     for n, obj in enumerate(ndimage.find_objects(labels), start=1):
         if obj is None:
+            continue
+        if gate is not None and spec.min_gate_fraction > 0 and \
+                gate_fraction(labels, n, obj, gate) < spec.min_gate_fraction:
             continue
         finding = _finding(prob, obj, n, labels, grid_affine, volume, manifest, kind)
         if finding is not None:

@@ -59,16 +59,17 @@ class Runner:
         """Propose findings for ``volume`` (raises Cancelled if ``cancel`` returns True)."""
         timings: dict[str, float] = {}
         notes: list[str] = []
-        lesion, grid, device = self.lesion_probability(volume, on_progress, cancel, timings, notes)
+        lesion, gate, grid, device = self.lesion_probability(volume, on_progress, cancel, timings, notes)
         with _timed(timings, "postprocess"):
-            findings = findings_from_probability(lesion, grid.affine, volume, self.manifest)
+            findings = findings_from_probability(lesion, grid.affine, volume, self.manifest, gate)
         return InferenceResult(tuple(findings), self.manifest.id, self.manifest.version, str(device),
                                timings, tuple(notes))
 
     def lesion_probability(self, volume: Volume, on_progress: ProgressFn | None = None,
                            cancel: Callable[[], bool] | None = None, timings: dict[str, float] | None = None,
-                           notes: list[str] | None = None) -> tuple[NDArray[np.float32], ModelGrid, torch.device]:
-        """The first stages: lesion probability on the model's grid (for calibration and evaluation)."""
+                           notes: list[str] | None = None
+                           ) -> tuple[NDArray[np.float32], NDArray[np.float32] | None, ModelGrid, torch.device]:
+        """The first stages: lesion and (if the model gates) organ probability on the model's grid."""
         timings = {} if timings is None else timings
         notes = [] if notes is None else notes
         with _timed(timings, "load"):
@@ -79,9 +80,10 @@ class Runner:
             hu, crop = _pad(hu, self._divisor(), fill=-1024.0)
         windows = [Window(lo, hi) for lo, hi in self.manifest.input.windows]
         with _timed(timings, "predict"):
-            lesion, device = self._predict(lambda box: window_channels(hu[box], windows), hu.shape,
-                                           on_progress, cancel, notes)
-        return lesion[crop], grid, device
+            probs, device = self._predict(lambda box: window_channels(hu[box], windows), hu.shape,
+                                          on_progress, cancel, notes)
+        gate = probs[1][crop] if len(probs) > 1 else None
+        return probs[0][crop], gate, grid, device
 
     def _divisor(self) -> tuple[int, int, int]:
         net = self._network(self.device)
@@ -89,9 +91,11 @@ class Runner:
 
     def _predict(self, tile_input: TileInput, shape: tuple[int, int, int], on_progress: ProgressFn | None,
                  cancel: Callable[[], bool] | None, notes: list[str]) -> tuple[NDArray[np.float32], torch.device]:
-        """Lesion probability; on CUDA out-of-memory retry with smaller tiles, then on the CPU."""
+        """Lesion (and gate) probability; on CUDA out-of-memory retry with smaller tiles, then CPU."""
         spec = self.manifest.inference
-        keep = [label.value for label in self.manifest.output.labels if label.lesion]
+        groups = [[label.value for label in self.manifest.output.labels if label.lesion]]
+        if self.manifest.output.gate_labels:
+            groups.append(list(self.manifest.output.gate_labels))
         attempts: list[tuple[torch.device, tuple[int, int, int]]] = [(self.device, spec.patch_zyx)]
         if self.device.type == "cuda":
             half = [max(d, p // 2 // d * d) for p, d in zip(spec.patch_zyx, self._divisor())]
@@ -100,7 +104,7 @@ class Runner:
         for n, (device, patch) in enumerate(attempts):
             try:
                 net = self._network(device)
-                return predict(net, tile_input, shape, patch, spec.overlap, spec.sigma_scale, keep, device,
+                return predict(net, tile_input, shape, patch, spec.overlap, spec.sigma_scale, groups, device,
                                tick, cancel, _autocast_dtype(spec.dtype, device)), device
             except torch.cuda.OutOfMemoryError:
                 torch.cuda.empty_cache()

@@ -38,18 +38,18 @@ TileInput = Callable[[tuple[slice, slice, slice]], NDArray[np.float32]]
 
 
 def predict(net: torch.nn.Module, tile_input: TileInput, shape: tuple[int, int, int],
-            patch: tuple[int, int, int], overlap: float, sigma_scale: float, keep: list[int],
+            patch: tuple[int, int, int], overlap: float, sigma_scale: float, groups: list[list[int]],
             device: torch.device, on_tile: TileProgress | None = None,
             cancel: Callable[[], bool] | None = None, autocast: torch.dtype | None = None
             ) -> NDArray[np.float32]:
-    """Blended softmax probability, summed over the classes in ``keep``, on a grid of ``shape``.
+    """Blended softmax probability of each group of classes, (len(groups), *shape).
 
     ``tile_input(box)`` gives the network input (channels, *box) for a box of the grid, so the
-    full-size input never has to exist. Only the kept classes are accumulated, to save memory.
+    full-size input never has to exist. Only the groups asked for are accumulated, to save memory.
     """
     patch = (min(patch[0], shape[0]), min(patch[1], shape[1]), min(patch[2], shape[2]))
     weight = gaussian_weight(patch, sigma_scale)
-    probs = np.zeros(shape, dtype=np.float32)
+    probs = np.zeros((len(groups), *shape), dtype=np.float32)
     total = np.zeros(shape, dtype=np.float32)
     tiles = [(z, y, x) for z in tile_starts(shape[0], patch[0], overlap)
              for y in tile_starts(shape[1], patch[1], overlap) for x in tile_starts(shape[2], patch[2], overlap)]
@@ -61,8 +61,9 @@ def predict(net: torch.nn.Module, tile_input: TileInput, shape: tuple[int, int, 
             tile = torch.from_numpy(np.ascontiguousarray(tile_input(box)))[None].to(device)
             with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
                 logits = net(tile)
-            out = torch.softmax(logits.float(), dim=1)[0, keep].sum(dim=0).cpu().numpy()
-            probs[box] += out * weight
+            soft = torch.softmax(logits.float(), dim=1)[0]
+            out = torch.stack([soft[g].sum(dim=0) for g in groups]).cpu().numpy()
+            probs[(slice(None), *box)] += out * weight
             total[box] += weight
             if on_tile is not None:
                 on_tile(n + 1, len(tiles))
