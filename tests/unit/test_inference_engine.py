@@ -149,3 +149,23 @@ def test_tiles_cover_the_volume_and_blend_smoothly() -> None:
     assert covered.all() and starts[-1] == 68
     w = gaussian_weight((8, 16, 16), 0.125)
     assert w.max() == pytest.approx(1.0) and w.min() > 0 and w[4, 8, 8] > w[0, 0, 0]
+
+
+def test_organ_gating_keeps_only_candidates_inside_the_organ(model_dir: Path) -> None:
+    import dataclasses
+
+    from viewer.inference.postprocess import findings_from_probability
+
+    manifest = read(model_dir)
+    manifest = dataclasses.replace(manifest, output=dataclasses.replace(
+        manifest.output, gate_labels=(0,), min_gate_fraction=0.7))
+    shape = (20, 40, 40)
+    prob = np.zeros(shape, np.float32)
+    prob[5:10, 5:12, 5:12] = 1.0  # inside the organ
+    prob[5:10, 25:32, 25:32] = 1.0  # outside it
+    organ = np.zeros(shape, np.float32)
+    organ[:, :20, :20] = 1.0
+    volume = Volume(np.zeros(shape, np.int16), np.diag([2.0, 2.0, 2.0, 1.0]))
+    [kept] = findings_from_probability(prob, volume.affine, volume, manifest, organ)
+    assert kept.region.offset[1] < 20 and kept.region.offset[2] < 20
+    assert len(findings_from_probability(prob, volume.affine, volume, read(model_dir), organ)) == 2
