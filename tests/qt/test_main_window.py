@@ -120,7 +120,7 @@ def test_find_lesions_lists_findings_says_what_the_model_is_and_draws_axes(
     monkeypatch.setenv("LUMEN_MODELS_DIR", str(tmp_path / "models"))
     _open(qtbot, window, study)
     assert window.find_action.isEnabled()
-    with qtbot.waitSignal(window.findings_table.model().rowsInserted, timeout=60000):
+    with qtbot.waitSignal(window.findings_shown, timeout=60000):
         window.run_model("test-bright-blob")
     assert window.findings_table.rowCount() == 1  # the bright marker block
     assert "Trained on: none: a rule for tests" in window.model_label.text()

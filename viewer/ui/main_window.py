@@ -44,6 +44,7 @@ class MainWindow(QMainWindow):
     """Opens studies and shows one series; all loading runs in :class:`StudyLoader`'s thread."""
 
     demo_ready = Signal(str)  # folder of the demo study, once generated
+    findings_shown = Signal(int)  # number of findings now listed
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -175,6 +176,7 @@ class MainWindow(QMainWindow):
         total = sum(result.timings_s.values())
         self.status_label.setText(f"{len(result.findings)} finding(s) proposed for review "
                                   f"({total:.1f} s on {result.device})")
+        self.findings_shown.emit(len(result.findings))
 
     def _ask_folder(self) -> None:
         start = str(QSettings().value("last_folder", ""))

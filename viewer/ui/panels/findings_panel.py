@@ -27,8 +27,8 @@ class FindingsTable(QTableWidget):
 
     def set_findings(self, findings: tuple[Finding, ...], volume: Volume) -> None:
         """Show ``findings`` of ``volume``."""
+        self._slices = [long_axis_slice(f, volume) for f in findings]  # before rows exist: see below
         self.setRowCount(len(findings))
-        self._slices = [long_axis_slice(f, volume) for f in findings]
         for row, f in enumerate(findings):
             m = f.measurements
             values = [str(row + 1), f.kind, f"{m.long_axis_mm:.1f}", f"{m.short_axis_mm:.1f}",
