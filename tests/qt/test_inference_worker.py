@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,8 +11,7 @@ from PySide6.QtCore import QTimer
 from viewer.inference.manifest import read
 from viewer.ui.inference_worker import InferenceWorker
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from test_inference_engine import BrightBlob, _manifest, _sagittal_volume  # noqa: E402
+from tests.data.tiny_model import BrightBlob, sagittal_volume, write_manifest
 
 pytestmark = pytest.mark.qt
 
@@ -22,14 +20,14 @@ pytestmark = pytest.mark.qt
 def worker(tmp_path: Path) -> InferenceWorker:
     weights = tmp_path / "model.ts"
     torch.jit.save(torch.jit.script(BrightBlob()), str(weights))
-    _manifest(tmp_path, weights, inference={"patch_zyx": [8, 16, 16], "overlap": 0.5})  # many small tiles
+    write_manifest(tmp_path, weights, inference={"patch_zyx": [8, 16, 16], "overlap": 0.5})  # many small tiles
     w = InferenceWorker(read(tmp_path), "cpu")
     yield w
     w.wait()
 
 
 def test_gui_event_loop_turns_while_the_model_runs(qtbot, worker: InferenceWorker) -> None:  # type: ignore[no-untyped-def]
-    volume, spheres = _sagittal_volume()
+    volume, spheres = sagittal_volume()
     ticks: list[int] = []
     timer = QTimer()
     timer.timeout.connect(lambda: ticks.append(1))
@@ -45,7 +43,7 @@ def test_gui_event_loop_turns_while_the_model_runs(qtbot, worker: InferenceWorke
 
 
 def test_cancel_arrives_as_a_signal_and_produces_no_result(qtbot, worker: InferenceWorker) -> None:  # type: ignore[no-untyped-def]
-    volume, _ = _sagittal_volume()
+    volume, _ = sagittal_volume()
     results: list[object] = []
     worker.result.connect(results.append)
     worker.progress.connect(lambda *_: worker.cancel())

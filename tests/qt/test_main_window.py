@@ -111,12 +111,12 @@ def test_find_lesions_lists_findings_says_what_the_model_is_and_draws_axes(
         qtbot, window: MainWindow, study: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
-    from tests.unit.test_inference_engine import BrightBlob, _manifest
+    from tests.data.tiny_model import BrightBlob, write_manifest
 
     models = tmp_path / "models" / "blob"
     models.mkdir(parents=True)
     torch.jit.save(torch.jit.script(BrightBlob()), str(models / "model.ts"))
-    _manifest(models, models / "model.ts")
+    write_manifest(models, models / "model.ts")
     monkeypatch.setenv("LUMEN_MODELS_DIR", str(tmp_path / "models"))
     _open(qtbot, window, study)
     assert window.find_action.isEnabled()

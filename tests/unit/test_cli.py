@@ -71,12 +71,12 @@ def test_infer_prints_findings_of_a_user_model(tmp_path: Path, capsys: pytest.Ca
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
-    from tests.unit.test_inference_engine import BrightBlob, _manifest
+    from tests.data.tiny_model import BrightBlob, write_manifest
 
     models = tmp_path / "models" / "blob"
     models.mkdir(parents=True)
     torch.jit.save(torch.jit.script(BrightBlob()), str(models / "model.ts"))
-    _manifest(models, models / "model.ts")
+    write_manifest(models, models / "model.ts")
     monkeypatch.setenv("LUMEN_MODELS_DIR", str(tmp_path / "models"))
     stored = np.full((12, 48, 48), 1024, dtype=np.uint16)
     stored[4:9, 16:30, 18:32] = 1024 + 300  # a bright block: 14 x 14 x 15 mm
