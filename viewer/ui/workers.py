@@ -12,7 +12,7 @@ from viewer.io.headers import Frame
 from viewer.io.loader import LoadError, load_series, read_frame
 from viewer.io.scan import Cancelled
 from viewer.io.series import SeriesCandidate
-from viewer.io.study import StudyScan, open_folder
+from viewer.io.study import open_folder
 
 
 class JobThread(QThread):
