@@ -38,6 +38,7 @@ _NATIVE_SYNTAXES = {
 }
 DEFLATED = "1.2.840.10008.1.2.1.99"
 _INFLATE_RATIO, _INFLATE_MIN, _INFLATE_MAX = 50, 16 << 20, 2 << 30  # bounds on a deflated dataset
+_META_PEEK = 4096  # bytes of the file meta group searched for the deflated syntax UID
 _LONG_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN", b"SQ", b"UT", b"UC", b"UR"}
 
 
@@ -191,15 +192,15 @@ def _looks_like_dicom(fp: Any, size: int) -> bool | None:
     return None if size >= 16 and head[:2] in (b"\x08\x00", b"\x02\x00") else False
 
 
-def _read_dataset(path: str, size: int) -> tuple[Dataset, int, bool, bytes]:
-    """Header only: the dataset, where reading stopped, whether it had DICM, the next 12 bytes."""
+def _read_dataset(path: str, size: int) -> tuple[Dataset, int, bool, bytes, bytes | None]:
+    """Header only: the dataset, where reading stopped, whether it had DICM, the next 12 bytes,
+    and for a deflated file its inflated dataset (checked to stay bounded)."""
     try:
         with open(path, "rb") as fp:
             kind = _looks_like_dicom(fp, size)
             if kind is False:
                 raise _problem(ProblemCode.NOT_DICOM, path, "not a DICOM file (no DICM marker)")
-            if kind is True:
-                _check_deflated(fp, path, size)
+            inflated = _inflate_if_deflated(fp, path, size) if kind is True else None
             fp.seek(0)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -207,7 +208,7 @@ def _read_dataset(path: str, size: int) -> tuple[Dataset, int, bool, bytes]:
                     fp, stop_before_pixels=True, defer_size=_DEFER_BYTES, force=kind is None
                 )
             stop = fp.tell()
-            return ds, stop, kind is True, fp.read(12)
+            return ds, stop, kind is True, fp.read(12), inflated
     except HeaderError:
         raise
     except InvalidDicomError as exc:
@@ -236,14 +237,21 @@ def inflate_bounded(data: bytes, size: int, path: str) -> bytes:
     return out
 
 
-def _check_deflated(fp: Any, path: str, size: int) -> None:
-    """Before pydicom inflates a deflated file whole, make sure it cannot expand without bound."""
+def _inflate_if_deflated(fp: Any, path: str, size: int) -> bytes | None:
+    """The inflated dataset of a deflated file (None for others), inflated with a bound before
+    pydicom inflates the file whole, so it cannot expand without limit."""
+    fp.seek(128 + 4)
+    head = fp.read(_META_PEEK)
+    meta_end = struct.unpack("<I", head[8:12])[0] + 12 if head[:4] == b"\x02\x00\x00\x00" else len(head) + 1
+    if meta_end <= len(head) and DEFLATED.encode() not in head[:meta_end]:
+        return None  # the common case, decided from the meta group's bytes without parsing them
     fp.seek(128 + 4)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         meta = _read_file_meta_info(fp)
-    if str(meta.get("TransferSyntaxUID", "")) == DEFLATED:
-        inflate_bounded(fp.read(), size, path)
+    if str(meta.get("TransferSyntaxUID", "")) != DEFLATED:
+        return None
+    return inflate_bounded(fp.read(), size, path)
 
 
 def _pixel_element(head: bytes, pos: int, implicit: bool, big: bool) -> tuple[int, int] | None:
@@ -263,16 +271,12 @@ def _pixel_element(head: bytes, pos: int, implicit: bool, big: bool) -> tuple[in
     return pos + 8, struct.unpack(endian + "H", head[6:8])[0]
 
 
-def _deflated_pixel_info(ds: Dataset, path: str, size: int) -> PixelInfo:
+def _deflated_pixel_info(ds: Dataset, path: str, inflated: bytes) -> PixelInfo:
     """Pixel description of a deflated file, its pixel data's length checked in the inflated data."""
     rows, cols, bits = _int(ds, "Rows"), _int(ds, "Columns"), _int(ds, "BitsAllocated")
     if not rows or not cols or bits not in (8, 16, 32) or (_int(ds, "SamplesPerPixel") or 1) != 1:
         raise _problem(ProblemCode.UNSUPPORTED_IMAGE, path,
                        f"unsupported image description (rows={rows}, columns={cols}, bits allocated={bits})")
-    with open(path, "rb") as f:
-        f.seek(128 + 4)
-        _read_file_meta_info(f)
-        inflated = inflate_bounded(f.read(), size, path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         full = read_dataset(io.BytesIO(inflated), False, True, defer_size=_DEFER_BYTES)
@@ -416,13 +420,13 @@ def read_frames(path: str) -> list[Frame]:
         size = os.stat(path).st_size
     except OSError as exc:
         raise _problem(ProblemCode.UNREADABLE, path, f"cannot be read: {exc.strerror}") from exc
-    ds, stop, marked, head = _read_dataset(path, size)
+    ds, stop, marked, head, inflated = _read_dataset(path, size)
     if len(ds) == 0:
         if marked:
             raise _problem(ProblemCode.TRUNCATED, path, "the file ends inside its header")
         raise _problem(ProblemCode.NOT_DICOM, path, "not a DICOM file (no recognisable header)")
-    if _text(getattr(ds, "file_meta", None), "TransferSyntaxUID") == DEFLATED:
-        pixels = _deflated_pixel_info(ds, path, size)
+    if inflated is not None:
+        pixels = _deflated_pixel_info(ds, path, inflated)
     else:
         pixels = _pixel_info(ds, path, stop, size, head)
     info = _file_info(ds, path, pixels)

@@ -189,10 +189,10 @@ def load_series(candidate: SeriesCandidate, on_progress: LoadProgressFn | None =
         from viewer.io.nifti import load_nifti
 
         return load_nifti(candidate.nifti_path, candidate.meta)
-    needed = int(np.prod(candidate.shape)) * 4  # float32 at worst
-    if needed > available_memory():
+    needed, free = int(np.prod(candidate.shape)) * 4, available_memory()  # float32 at worst
+    if needed > free:
         message = (f"this series needs {needed / 2**30:.1f} GiB, more than the "
-                   f"{available_memory() / 2**30:.1f} GiB of memory available")
+                   f"{free / 2**30:.1f} GiB of memory available")
         raise LoadError(message, [Problem(ProblemCode.UNSUPPORTED_IMAGE, Severity.ERROR, message,
                                           candidate.frames[0].file.path if candidate.frames else None)])
     try:

@@ -93,7 +93,7 @@ class MainWindow(QMainWindow):
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(240)
         self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.loader.cancel)
+        self.cancel_button.clicked.connect(self._cancel)
         bar = self.statusBar()
         bar.addWidget(self.status_label, 1)
         bar.addPermanentWidget(self.progress)
@@ -163,7 +163,6 @@ class MainWindow(QMainWindow):
         self.inference.result.connect(self._on_findings)
         self.inference.failed.connect(self._on_failed)
         self.inference.cancelled.connect(lambda: self._on_failed("Inference cancelled"))
-        self.cancel_button.clicked.connect(self.inference.cancel)
         self._busy(True)
         self.inference.start(self.volume)
 
@@ -177,6 +176,12 @@ class MainWindow(QMainWindow):
         self.status_label.setText(f"{len(result.findings)} finding(s) proposed for review "
                                   f"({total:.1f} s on {result.device})")
         self.findings_shown.emit(len(result.findings))
+
+    def _cancel(self) -> None:
+        """Stop whatever runs in the background: loading or inference."""
+        self.loader.cancel()
+        if self.inference is not None:
+            self.inference.cancel()
 
     def _ask_folder(self) -> None:
         start = str(QSettings().value("last_folder", ""))
