@@ -6,10 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import QPoint, QSettings, Qt
 
+from viewer.core.mpr import Plane
 from viewer.io.dicom_writer import SeriesIds, axial_positions, write_series
 from viewer.ui.main_window import MainWindow
+from viewer.ui.settings import Settings
+from viewer.ui.views.mpr_view import MprView
 
 pytestmark = pytest.mark.qt
 
@@ -29,12 +32,15 @@ def study(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def window(qtbot) -> MainWindow:  # type: ignore[no-untyped-def]
-    w = MainWindow()
+def window(qtbot, tmp_path: Path) -> MainWindow:  # type: ignore[no-untyped-def]
+    store = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(settings=Settings(store))
     qtbot.addWidget(w)
-    w.resize(900, 700)
+    w.resize(1200, 800)
     w.show()
     qtbot.waitExposed(w)
+    w.activateWindow()  # shortcuts only fire in the active window
+    qtbot.waitUntil(w.isActiveWindow)
     yield w
     w.loader.wait()
 
@@ -42,6 +48,10 @@ def window(qtbot) -> MainWindow:  # type: ignore[no-untyped-def]
 def _open(qtbot, window: MainWindow, path: Path) -> None:  # type: ignore[no-untyped-def]
     with qtbot.waitSignal(window.loader.loaded, timeout=20000):
         window.open_path(str(path))
+
+
+def _axial(window: MainWindow) -> MprView:
+    return window.grid.views[Plane.AXIAL]
 
 
 def test_open_folder_shows_series_problems_and_middle_slice(qtbot, window: MainWindow,
@@ -52,34 +62,90 @@ def test_open_folder_shows_series_problems_and_middle_slice(qtbot, window: MainW
     rows = [window.problems.topLevelItem(i) for i in range(window.problems.topLevelItemCount())]
     broken = [r for r in rows if r.text(2).endswith("broken.dcm")]
     assert len(broken) == 1 and broken[0].text(0) == "error" and broken[0].text(3)
-    assert window.view.volume is not None and window.view.slice == N // 2
+    assert _axial(window).overlay_texts()[2].startswith(f"Im {N // 2 + 1}/{N}")
+    assert "marker" in _axial(window).overlay_texts()[1]
 
 
 def test_patient_left_is_drawn_on_the_viewers_right(qtbot, window: MainWindow, study: Path) -> None:
     _open(qtbot, window, study)
-    view = window.view
-    view.set_window(0, 400)
-    image = view.grab().toImage()
-    rect = view.image_rect()
-    y = int(rect.center().y())
-    right = image.pixelColor(int(rect.left() + rect.width() * 52 / SIZE), y).value()
-    left = image.pixelColor(int(rect.left() + rect.width() * 12 / SIZE), y).value()
-    assert right > 200 and left < 30
+    view = _axial(window)
+    window.grid.state.set_window(0, 400)
+    rgb = view.frame_rgb()
+    vp = view.viewport()
+    left_side = window.volume.index_to_lps([52, 32, N // 2])  # inside the block (columns 44-59)
+    right_side = window.volume.index_to_lps([12, 32, N // 2])
+    (xl, yl), (xr, yr) = vp.to_px(left_side), vp.to_px(right_side)
+    assert xl > vp.width_px / 2 > xr  # the patient's left lies on the viewer's right
+    assert rgb[round(yl), round(xl)].min() > 200 and rgb[round(yr), round(xr)].max() < 30
 
 
-def test_keys_scroll_and_right_drag_changes_window(qtbot, window: MainWindow, study: Path) -> None:
+def test_keys_scroll_presets_and_layouts(qtbot, window: MainWindow, study: Path) -> None:
     _open(qtbot, window, study)
-    view = window.view
+    view = _axial(window)
     view.setFocus()
     qtbot.keyClick(view, Qt.Key.Key_Up)
-    assert view.slice == N // 2 + 1
+    assert view.overlay_texts()[2].startswith(f"Im {N // 2 + 2}/{N}")
     qtbot.keyClick(view, Qt.Key.Key_PageDown)
-    assert view.slice == 0  # clamped at the first slice
-    before = (view.window_center, view.window_width)
+    assert view.overlay_texts()[2].startswith(f"Im 1/{N}")  # clamped at the first slice
+    qtbot.keyClick(view, Qt.Key.Key_2)  # lung preset
+    w = window.grid.state.window
+    assert (w.center, w.width) == (-600.0, 1500.0)
+    assert "W 1500  L -600" in view.overlay_texts()[3]
+    qtbot.keyClick(view, Qt.Key.Key_0)  # back to the series' own DICOM window
+    assert (window.grid.state.window.center, window.grid.state.window.width) == (40.0, 400.0)
+    window.grid.set_active(Plane.CORONAL)
+    qtbot.keyClick(view, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
+    assert [p for p, v in window.grid.views.items() if v.isVisible()] == [Plane.CORONAL]
+    qtbot.keyClick(window.grid.views[Plane.CORONAL], Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)
+    assert all(v.isVisible() for v in window.grid.views.values())
+
+
+def test_right_drag_changes_window_and_probe_shows_hu_and_position(qtbot, window: MainWindow,
+                                                                   study: Path) -> None:
+    _open(qtbot, window, study)
+    view = _axial(window)
+    before = window.grid.state.window
     qtbot.mousePress(view, Qt.MouseButton.RightButton, pos=QPoint(100, 100))
     qtbot.mouseMove(view, QPoint(140, 80))
     qtbot.mouseRelease(view, Qt.MouseButton.RightButton, pos=QPoint(140, 80))
-    assert view.window_width > before[1] and view.window_center > before[0]
+    after = window.grid.state.window
+    assert after.width > before.width and after.center < before.center
+    block = window.volume.index_to_lps([52, 32, N // 2])
+    x, y = view.viewport().to_px(block)
+    qtbot.mouseMove(view, QPoint(round(x), round(y)))
+    text = window.probe_label.text()
+    assert text.startswith("1000 HU") and "L " in text  # bone-bright marker, on the patient's left
+
+
+def test_cine_plays_through_slices_and_stops(qtbot, window: MainWindow, study: Path) -> None:
+    _open(qtbot, window, study)
+    start = window.grid.state.cursor.copy()
+    window.reading.toggle_cine()
+    qtbot.waitUntil(lambda: window.grid.state.cursor[2] != start[2], timeout=5000)
+    window.reading.toggle_cine()
+    assert not window.reading.cine.isActive()
+
+
+def test_help_lists_every_shortcut(qtbot, window: MainWindow) -> None:
+    from viewer.ui.dialogs.help_dialog import HelpDialog
+
+    dialog = HelpDialog(window.reading.all + [window.find_action], window)
+    qtbot.addWidget(dialog)
+    rows = {dialog.table.item(r, 1).text(): dialog.table.item(r, 0).text() for r in range(dialog.table.rowCount())}
+    assert rows["Lung (W 1500 L -600)"] == "2"
+    assert rows["Layout 2x2"] == "Ctrl+4"
+    assert "Window/level: horizontal = width, vertical = level" in rows
+
+
+def test_layout_and_recent_folders_persist(qtbot, window: MainWindow, study: Path, tmp_path: Path) -> None:
+    _open(qtbot, window, study)
+    window.grid.set_layout("2x2")
+    window.close()
+    store = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    again = MainWindow(settings=Settings(store))
+    qtbot.addWidget(again)
+    assert again.grid.layout_mode.value == "2x2"
+    assert again.settings.recent()[0] == str(study)
 
 
 def test_failed_open_is_reported_in_status_bar(qtbot, window: MainWindow, tmp_path: Path) -> None:
@@ -125,14 +191,14 @@ def test_find_lesions_lists_findings_says_what_the_model_is_and_draws_axes(
     assert window.findings_table.rowCount() == 1  # the bright marker block
     assert "Trained on: none: a rule for tests" in window.model_label.text()
     assert "proposed for review" in window.status_label.text()
-    from viewer.ui.panels.findings_panel import long_axis_slice
-
-    finding = window.view.findings[0]
-    window.view.set_slice(0 if long_axis_slice(finding, window.volume) else N - 1)
-    window.findings_table.cellClicked.emit(0, 0)
-    assert window.view.slice == long_axis_slice(finding, window.volume)
+    finding = window.grid.views[Plane.AXIAL].findings[0]
+    window.grid.state.set_cursor(window.volume.index_to_lps([0, 0, 0]))
+    window.findings_table.cellClicked.emit(0, 0)  # go to the finding
+    view = _axial(window)
     a, b = finding.measurements.long_axis_lps
-    (pa, _), (pb, _) = window.view.to_widget(a), window.view.to_widget(b)
-    quarter = pa * 0.75 + pb * 0.25  # off the middle, where the short axis crosses
-    colour = window.view.grab().toImage().pixelColor(round(quarter.x()), round(quarter.y()))
-    assert colour.red() > 200 and colour.blue() < 120  # the red long-axis line is drawn there
+    assert abs(window.grid.state.cursor[2] - a[2]) < 1e-6  # on the slice where it was measured
+    vp = view.viewport()
+    (xa, ya), (xb, yb) = vp.to_px(a), vp.to_px(b)
+    x, y = xa * 0.75 + xb * 0.25, ya * 0.75 + yb * 0.25  # off the middle, where the short axis crosses
+    r, g, bl = (int(c) for c in view.frame_rgb()[round(y), round(x)])
+    assert r > 200 and bl < 120  # the red long-axis line is drawn there

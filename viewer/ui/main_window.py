@@ -1,11 +1,12 @@
-"""The main window: series browser, problems panel, the image view, open/cancel with progress."""
+"""The reading window: series browser, problems, MPR views, histogram, findings; open/cancel with progress."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -21,9 +22,13 @@ from viewer import PRODUCT_NAME
 from viewer.core.volume import Volume
 from viewer.io.series import SeriesCandidate
 from viewer.io.study import StudyScan
+from viewer.core.mpr import MprState
 from viewer.ui.panels.findings_panel import FindingsTable
 from viewer.ui.panels.series_panel import ProblemsPanel, SeriesList
-from viewer.ui.views.slice_view import SliceView
+from viewer.ui.panels.series_panel import series_row
+from viewer.ui.reading_actions import ReadingActions
+from viewer.ui.settings import Settings
+from viewer.ui.views.view_grid import Layout, ViewGrid
 from viewer.ui.workers import JobThread, StudyLoader
 
 if TYPE_CHECKING:  # torch loads only when a model first runs
@@ -46,33 +51,39 @@ class MainWindow(QMainWindow):
     demo_ready = Signal(str)  # folder of the demo study, once generated
     findings_shown = Signal(int)  # number of findings now listed
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, settings: Settings | None = None) -> None:
         super().__init__(parent)
+        self.settings = settings or Settings()
         self.setWindowTitle(PRODUCT_NAME)
         self.setAcceptDrops(True)
         self.study: StudyScan | None = None
         self.volume: Volume | None = None
-        self.view = SliceView(self)
-        self.setCentralWidget(self.view)
+        self.grid = ViewGrid(self)
+        self.setCentralWidget(self.grid)
         self.series_list = SeriesList(self)
         self.problems = ProblemsPanel(self)
         self._dock(self.series_list, "Series", Qt.DockWidgetArea.LeftDockWidgetArea)
         self._dock(self.problems, "Problems", Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.histogram: QWidget | None = None  # built with the first volume: pyqtgraph loads late
         self.findings_table = FindingsTable(self)
         self.model_label = QLabel("No model run yet. AI > Find lesions proposes findings for review.")
         self.model_label.setWordWrap(True)
         self._dock(_stacked(self.model_label, self.findings_table), "Findings",
                    Qt.DockWidgetArea.RightDockWidgetArea)
-        self.findings_table.slice_requested.connect(self.view.set_slice)
+        self.findings_table.point_requested.connect(self._go_to)
         self.inference: InferenceWorker | None = None
         self.loader = StudyLoader()
         self._wire_loader()
         self._build_status_bar()
+        self.reading = ReadingActions(self.grid, self)
         self._build_menu()
+        for view in self.grid.views.values():
+            view.probed.connect(self._on_probe)
         self.series_list.series_chosen.connect(self.show_series)
         self.demo_ready.connect(self.open_path)
         self._demo_thread: JobThread | None = None
-        self.resize(1280, 900)
+        self.resize(1400, 900)
+        self._restore_settings()
 
     def _dock(self, widget: QWidget, title: str, area: Qt.DockWidgetArea) -> None:
         dock = QDockWidget(title, self)
@@ -81,7 +92,7 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, dock)
 
     def _wire_loader(self) -> None:
-        self.loader.preview.connect(self.view.set_preview)
+        self.loader.preview.connect(self.grid.set_preview)
         self.loader.scanned.connect(self._on_scanned)
         self.loader.progress.connect(self._on_progress)
         self.loader.loaded.connect(self._on_loaded)
@@ -94,8 +105,10 @@ class MainWindow(QMainWindow):
         self.progress.setMaximumWidth(240)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self._cancel)
+        self.probe_label = QLabel("")
         bar = self.statusBar()
         bar.addWidget(self.status_label, 1)
+        bar.addPermanentWidget(self.probe_label)
         bar.addPermanentWidget(self.progress)
         bar.addPermanentWidget(self.cancel_button)
         self._busy(False)
@@ -106,21 +119,30 @@ class MainWindow(QMainWindow):
         open_action.setShortcut(QKeySequence.StandardKey.Open)
         open_action.triggered.connect(self._ask_folder)
         menu.addAction(open_action)
+        self.recent_menu = menu.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
         menu.addAction(quit_action)
+        self.reading.build(self.menuBar())
         ai = self.menuBar().addMenu("&AI")
         self.find_action = QAction("&Find lesions", self)
         self.find_action.setShortcut(QKeySequence("Ctrl+L"))
         self.find_action.setEnabled(False)
         self.find_action.triggered.connect(lambda: self.run_model())
         ai.addAction(self.find_action)
+        help_menu = self.menuBar().addMenu("&Help")
+        shortcuts = QAction("&Keyboard and mouse...", self)
+        shortcuts.setShortcut(QKeySequence("F1"))
+        shortcuts.triggered.connect(self.show_help)
+        help_menu.addAction(shortcuts)
 
     # Actions --------------------------------------------------------------------------
     def open_path(self, path: str) -> None:
         """Scan ``path`` and show its default series."""
-        QSettings().setValue("last_folder", path)
+        self.settings.last_folder = path
+        self.settings.add_recent(path)
         self.status_label.setText(f"Opening {path}")
         self._busy(True)
         self.loader.open(path)
@@ -171,11 +193,46 @@ class MainWindow(QMainWindow):
         if self.volume is None:
             return
         self.findings_table.set_findings(result.findings, self.volume)
-        self.view.set_findings(result.findings)
+        self.grid.set_findings(result.findings)
         total = sum(result.timings_s.values())
         self.status_label.setText(f"{len(result.findings)} finding(s) proposed for review "
                                   f"({total:.1f} s on {result.device})")
         self.findings_shown.emit(len(result.findings))
+
+    def _go_to(self, point: np.ndarray) -> None:
+        if self.grid.state is not None:
+            self.grid.state.set_cursor(point)
+
+    def _on_probe(self, point: np.ndarray, value: float | None) -> None:
+        where = "  ".join(f"{('RL', 'AP', 'IS')[n][int(c >= 0)]} {abs(c):.1f}" for n, c in enumerate(point))
+        units = self.volume.meta.units if self.volume is not None else ""
+        shown = "outside" if value is None else f"{value:.0f} {units}".strip()
+        self.probe_label.setText(f"{shown}   ({where} mm)")
+
+    def show_help(self) -> None:
+        """The keyboard and mouse reference, made from the actions themselves (never out of date)."""
+        from viewer.ui.dialogs.help_dialog import HelpDialog
+
+        HelpDialog(self.reading.all + [self.find_action], self).exec()
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for path in self.settings.recent():
+            self.recent_menu.addAction(path, lambda p=path: self.open_path(p))
+        if self.recent_menu.isEmpty():
+            self.recent_menu.addAction("(none yet)").setEnabled(False)
+
+    def _restore_settings(self) -> None:
+        self.settings.restore_window(self)
+        layout = self.settings.layout_name
+        if layout in {m.value for m in Layout}:
+            self.grid.set_layout(layout)
+            self.reading.layout_actions[Layout(layout)].setChecked(True)
+
+    def _save_settings(self) -> None:
+        self.settings.save_window(self)
+        self.settings.layout_name = self.grid.layout_mode.value
+        self.settings.sync()
 
     def _cancel(self) -> None:
         """Stop whatever runs in the background: loading or inference."""
@@ -184,7 +241,7 @@ class MainWindow(QMainWindow):
             self.inference.cancel()
 
     def _ask_folder(self) -> None:
-        start = str(QSettings().value("last_folder", ""))
+        start = self.settings.last_folder
         folder = QFileDialog.getExistingDirectory(self, "Open study folder", start)
         if folder:
             self.open_path(folder)
@@ -206,8 +263,10 @@ class MainWindow(QMainWindow):
 
     def _on_loaded(self, volume: Volume, candidate: SeriesCandidate) -> None:
         self.volume = volume
-        self.view.set_volume(volume)
-        self.view.set_findings(())
+        state = self.grid.set_volume(volume)
+        self.grid.set_findings(())
+        self._show_histogram(state)
+        self.grid.active_view.setFocus()
         self.findings_table.set_findings((), volume)
         self.find_action.setEnabled(True)
         k, j, i = volume.shape
@@ -215,23 +274,41 @@ class MainWindow(QMainWindow):
         self.status_label.setText(f"{candidate.description}: {i}x{j}x{k}{note}")
         self.setWindowTitle(f"{PRODUCT_NAME} - {volume.meta.patient_name or volume.meta.patient_id}")
 
+    def _show_histogram(self, state: MprState) -> None:
+        if self.histogram is None:
+            from viewer.ui.panels.histogram_panel import HistogramPanel
+
+            self.histogram = HistogramPanel(self)
+            self._dock(self.histogram, "Histogram", Qt.DockWidgetArea.RightDockWidgetArea)
+        self.histogram.set_state(state)  # type: ignore[attr-defined]
+
     def _on_failed(self, message: str) -> None:
         self.status_label.setText(message)
 
     # Drag and drop --------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
-        if event.mimeData().hasUrls():
+        if event.mimeData().hasUrls() or series_row(event.mimeData()) is not None:
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        """A folder from the file manager opens it; a series from the browser shows it."""
+        row = series_row(event.mimeData())
+        if row is not None:
+            self.show_series(self.series_list.candidate(row))
+            return
         urls = event.mimeData().urls()
         if urls:
             self.open_path(urls[0].toLocalFile())
 
-    def closeEvent(self, event: object) -> None:  # noqa: N802
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self._save_settings()
+        self.reading.cine.stop()
+        self.series_list.stop_thumbnails()
+        self.series_list.wait_thumbnails(5000)
         self.loader.wait()
         if self.inference is not None:
             self.inference.wait()
         if self._demo_thread is not None:
             self._demo_thread.wait()
-        super().closeEvent(event)  # type: ignore[arg-type]
+        super().closeEvent(event)
+

@@ -1,7 +1,8 @@
-"""The findings the model proposed: one row each, click to go to its slice."""
+"""The findings the model proposed: one row each, click to go to the middle of its long axis."""
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QAbstractItemView, QTableWidget, QTableWidgetItem, QWidget
 
@@ -12,9 +13,9 @@ COLUMNS = ["#", "Finding", "Long axis mm", "Short axis mm", "Volume mL", "Score"
 
 
 class FindingsTable(QTableWidget):
-    """Lists findings; emits the slice to show when a row is chosen."""
+    """Lists findings; emits the LPS point to move the crosshair to when a row is chosen."""
 
-    slice_requested = Signal(int)
+    point_requested = Signal(object)  # np.ndarray, LPS mm
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(0, len(COLUMNS), parent)
@@ -22,12 +23,12 @@ class FindingsTable(QTableWidget):
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.verticalHeader().setVisible(False)
-        self._slices: list[int] = []
-        self.cellClicked.connect(lambda row, _col: self.slice_requested.emit(self._slices[row]))
+        self._points: list[np.ndarray] = []
+        self.cellClicked.connect(lambda row, _col: self.point_requested.emit(self._points[row]))
 
     def set_findings(self, findings: tuple[Finding, ...], volume: Volume) -> None:
         """Show ``findings`` of ``volume``."""
-        self._slices = [long_axis_slice(f, volume) for f in findings]  # before rows exist: see below
+        self._points = [long_axis_centre(f) for f in findings]  # before rows exist: setItem can emit
         self.setRowCount(len(findings))
         for row, f in enumerate(findings):
             m = f.measurements
@@ -39,9 +40,8 @@ class FindingsTable(QTableWidget):
         self.resizeColumnsToContents()
 
 
-def long_axis_slice(finding: Finding, volume: Volume) -> int:
-    """The volume slice through the middle of the finding's long axis."""
+
+def long_axis_centre(finding: Finding) -> np.ndarray:
+    """LPS middle of the finding's RECIST long axis (on the slice where it was measured)."""
     a, b = finding.measurements.long_axis_lps
-    mid = [(p + q) / 2 for p, q in zip(a, b)]
-    k = int(round(float(volume.lps_to_index(mid)[2])))
-    return max(0, min(volume.shape[0] - 1, k))
+    return (np.asarray(a, float) + np.asarray(b, float)) / 2

@@ -1,0 +1,286 @@
+"""MPR views in a real window under Xvfb: geometry on screen, orientation letters, interaction.
+
+Volumes are built in code with a known affine; a bright marker is planted at a known LPS
+position, and the rendered frames (read back from VTK) must show it where patient geometry says.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+from PySide6.QtCore import QPoint, QPointF, Qt
+
+from viewer.core.annotations import Ruler
+from viewer.core.mpr import Plane, Viewport
+from viewer.core.volume import SeriesMeta, Volume
+from viewer.ui.views.view_grid import Layout, ViewGrid
+
+pytestmark = pytest.mark.qt
+
+AIR, TISSUE, MARKER = -1000, 40, 1500
+
+
+def grey_blob_centre(rgb: NDArray[np.uint8], threshold: int = 200) -> tuple[float, float]:
+    """(x, y) centroid of bright grey pixels (overlays are coloured, so they don't count)."""
+    r, g, b = (rgb[..., c].astype(int) for c in range(3))
+    grey = (abs(r - g) < 12) & (abs(g - b) < 12) & (g > threshold)
+    ys, xs = np.nonzero(grey)
+    assert xs.size > 0, "no bright marker on screen"
+    return float(xs.mean()), float(ys.mean())
+
+
+def marker_volume(affine: NDArray[np.float64], shape: tuple[int, int, int], marker_lps: tuple[float, float, float],
+                  half_mm: float = 4.0) -> Volume:
+    """Tissue block with a bright cube of side 2 * half_mm (mm, in LPS) around ``marker_lps``."""
+    k, j, i = shape
+    arr = np.full(shape, TISSUE, np.int16)
+    arr[[0, -1]], arr[:, [0, -1]], arr[:, :, [0, -1]] = AIR, AIR, AIR
+    ii, jj, kk = np.meshgrid(np.arange(i), np.arange(j), np.arange(k), indexing="ij")
+    lps = np.stack([ii, jj, kk], -1) @ affine[:3, :3].T + affine[:3, 3]
+    inside = np.all(np.abs(lps - np.asarray(marker_lps)) <= half_mm, axis=-1)
+    arr[np.transpose(inside, (2, 1, 0))] = MARKER
+    return Volume(arr, affine, SeriesMeta(patient_name="GEOMETRY^TEST", series_description="marker", modality="CT",
+                                          units="HU"))
+
+
+def affine_of(right: tuple[float, ...], down: tuple[float, ...], slice_dir: tuple[float, ...],
+              spacing: tuple[float, float, float], origin: tuple[float, ...]) -> NDArray[np.float64]:
+    a = np.eye(4)
+    for col, (d, s) in enumerate(zip((right, down, slice_dir), spacing)):
+        a[:3, col] = np.asarray(d, float) / np.linalg.norm(d) * s
+    a[:3, 3] = origin
+    return a
+
+
+@pytest.fixture
+def grid(qtbot) -> ViewGrid:  # type: ignore[no-untyped-def]
+    g = ViewGrid()
+    qtbot.addWidget(g)
+    g.resize(1200, 420)
+    g.show()
+    qtbot.waitExposed(g)
+    return g
+
+
+def show(grid: ViewGrid, volume: Volume, cursor: tuple[float, float, float]) -> None:
+    grid.set_volume(volume)
+    assert grid.state is not None
+    grid.state.set_window(40, 400)
+    grid.state.set_cursor(cursor)
+
+
+def marker_centre(volume: Volume) -> NDArray[np.float64]:
+    """LPS centroid of the marker's voxel centres (the cube as sampled, not as asked for)."""
+    kji = np.argwhere(volume.array == MARKER)
+    return np.asarray(volume.index_to_lps(kji[:, ::-1]).mean(axis=0))
+
+
+def assert_marker_where_geometry_says(grid: ViewGrid, tol_px: float = 2.5) -> None:
+    assert grid.state is not None
+    marker = marker_centre(grid.state.volume)
+    for plane, view in grid.views.items():
+        view.refresh()
+        expected = view.viewport().to_px(marker)
+        x, y = grey_blob_centre(view.frame_rgb())
+        assert abs(x - expected[0]) <= tol_px and abs(y - expected[1]) <= tol_px, (plane, (x, y), expected)
+
+
+def pixel(view: object, x: float, y: float) -> int:
+    """Brightest channel of the rendered pixel at (x, y)."""
+    return int(view.frame_rgb()[round(y), round(x)].max())  # type: ignore[attr-defined]
+
+
+# Geometry -----------------------------------------------------------------------------------
+AXIAL_AFFINE = affine_of((1, 0, 0), (0, 1, 0), (0, 0, 1), (1.0, 1.0, 2.0), (-40.0, -40.0, -30.0))
+LEFT_ANTERIOR_SUPERIOR = (20.0, -20.0, 10.0)  # x > 0 is the patient's left, y < 0 anterior, z > 0 superior
+
+
+def test_patient_left_is_on_the_viewers_right_and_anterior_up(grid: ViewGrid) -> None:
+    vol = marker_volume(AXIAL_AFFINE, (31, 81, 81), LEFT_ANTERIOR_SUPERIOR)
+    show(grid, vol, LEFT_ANTERIOR_SUPERIOR)
+    axial = grid.views[Plane.AXIAL]
+    rgb = axial.frame_rgb()
+    x, y = grey_blob_centre(rgb)
+    assert x > rgb.shape[1] / 2 and y < rgb.shape[0] / 2  # left -> right half, anterior -> top half
+    assert axial.edge_letters() == ("R", "L", "A", "P")
+    assert grid.views[Plane.CORONAL].edge_letters() == ("R", "L", "S", "I")
+    assert grid.views[Plane.SAGITTAL].edge_letters() == ("A", "P", "S", "I")
+    assert_marker_where_geometry_says(grid)
+
+
+def test_sagittal_acquisition_is_shown_in_patient_planes(grid: ViewGrid) -> None:
+    # Rows run posterior, columns inferior, slices to the left: what a sagittal DICOM stack gives.
+    affine = affine_of((0, 1, 0), (0, 0, -1), (1, 0, 0), (0.8, 0.8, 3.0), (-36.0, -40.0, 40.0))
+    vol = marker_volume(affine, (25, 101, 101), LEFT_ANTERIOR_SUPERIOR)
+    show(grid, vol, LEFT_ANTERIOR_SUPERIOR)
+    assert grid.views[Plane.AXIAL].edge_letters() == ("R", "L", "A", "P")
+    assert_marker_where_geometry_says(grid)
+    bottom_left = grid.views[Plane.SAGITTAL].overlay_texts()[2]
+    # Slices lie at x = -36 + 3k mm: the acquired slice nearest the marker (x = 20) is k = 19, at L 21.
+    assert bottom_left.startswith("Im 20/25  L 21.0 mm")
+
+
+def test_oblique_acquisition_and_left_handed_grid_keep_left_on_the_right(grid: ViewGrid) -> None:
+    c, s = np.cos(np.radians(30)), np.sin(np.radians(30))
+    oblique = affine_of((c, s, 0), (-s, c, 0), (0, 0, -1), (0.9, 0.9, 2.5), (-20.0, -60.0, 30.0))  # k runs inferior
+    vol = marker_volume(oblique, (30, 90, 90), (15.0, -5.0, 0.0))
+    show(grid, vol, (15.0, -5.0, 0.0))
+    assert_marker_where_geometry_says(grid)
+
+
+def bright_run(profile: NDArray[np.uint8], centre: int) -> int:
+    """Length in pixels of the run of values >= 128 through ``centre``."""
+    lo = hi = centre
+    while lo > 0 and profile[lo - 1] >= 128:
+        lo -= 1
+    while hi < profile.size - 1 and profile[hi + 1] >= 128:
+        hi += 1
+    return hi - lo + 1
+
+
+def test_anisotropic_voxels_keep_their_aspect(grid: ViewGrid) -> None:
+    # 0.5 mm columns, 4 mm slices: a 16 mm cube must look square on the coronal view, not 8:1.
+    affine = affine_of((1, 0, 0), (0, 1, 0), (0, 0, 1), (0.5, 0.5, 4.0), (-30.0, -30.0, -40.0))
+    vol = marker_volume(affine, (21, 121, 121), (0.0, 0.0, 0.0), half_mm=8.0)
+    show(grid, vol, (20.0, 0.0, 20.0))  # crosshair away from the marker
+    assert grid.state is not None
+    grid.state.set_window(750, 1500)  # grey 128 halfway between tissue and marker: edges midway between voxels
+    coronal = grid.views[Plane.CORONAL]
+    vp = coronal.viewport()
+    x, y = (round(c) for c in vp.to_px((0.0, 0.0, 0.0)))
+    green = coronal.frame_rgb()[..., 1]
+    width_mm = bright_run(green[y, :], x) * vp.mm_per_px
+    height_mm = bright_run(green[:, x], y) * vp.mm_per_px
+    # The sampled cube: 33 columns (16 mm of centres + 0.5 mm), 5 slices (16 mm of centres + 4 mm).
+    assert width_mm == pytest.approx(16.5, abs=2 * vp.mm_per_px)
+    assert height_mm == pytest.approx(20.0, abs=2 * vp.mm_per_px)
+
+
+def test_probe_reads_value_and_lps_of_the_marker(qtbot, grid: ViewGrid) -> None:  # type: ignore[no-untyped-def]
+    vol = marker_volume(AXIAL_AFFINE, (31, 81, 81), LEFT_ANTERIOR_SUPERIOR)
+    show(grid, vol, LEFT_ANTERIOR_SUPERIOR)
+    axial = grid.views[Plane.AXIAL]
+    x, y = axial.viewport().to_px(LEFT_ANTERIOR_SUPERIOR)
+    with qtbot.waitSignal(axial.probed) as probe:
+        qtbot.mouseMove(axial, QPoint(round(x), round(y)))
+    point, value = probe.args
+    assert value == MARKER
+    assert np.allclose(point, LEFT_ANTERIOR_SUPERIOR, atol=1.0)
+
+
+# Interaction --------------------------------------------------------------------------------
+def test_click_in_one_view_moves_the_other_views(qtbot, grid: ViewGrid) -> None:  # type: ignore[no-untyped-def]
+    vol = marker_volume(AXIAL_AFFINE, (31, 81, 81), LEFT_ANTERIOR_SUPERIOR)
+    show(grid, vol, (0.0, 0.0, 0.0))
+    axial = grid.views[Plane.AXIAL]
+    x, y = axial.viewport().to_px(LEFT_ANTERIOR_SUPERIOR)
+    qtbot.mouseClick(axial, Qt.MouseButton.LeftButton, pos=QPoint(round(x), round(y)))
+    assert grid.state is not None
+    assert np.allclose(grid.state.cursor[:2], LEFT_ANTERIOR_SUPERIOR[:2], atol=1.0)
+    assert grid.state.cursor[2] == 0.0  # an axial click never changes the axial slice
+    assert grid.views[Plane.SAGITTAL].overlay_texts()[2].startswith("Im 61/81  L 20.0 mm")
+
+
+def test_wheel_scrolls_the_view_under_the_mouse_by_one_slice(qtbot, grid: ViewGrid) -> None:  # type: ignore[no-untyped-def]
+    vol = marker_volume(AXIAL_AFFINE, (31, 81, 81), LEFT_ANTERIOR_SUPERIOR)
+    show(grid, vol, (0.0, 0.0, 0.0))
+    assert grid.state is not None
+    coronal = grid.views[Plane.CORONAL]
+    y0 = grid.state.cursor[1]
+    from PySide6.QtGui import QWheelEvent
+
+    centre = QPointF(coronal.width() / 2, coronal.height() / 2)
+    event = QWheelEvent(centre, coronal.mapToGlobal(centre), QPoint(0, 0), QPoint(0, 120),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    coronal.wheelEvent(event)
+    assert grid.state.cursor[1] == pytest.approx(y0 + 1.0)  # one 1-mm row, towards posterior (into the screen)
+    assert grid.active is Plane.CORONAL
+
+
+def test_right_drag_changes_window_and_histogram_follows(qtbot, grid: ViewGrid) -> None:  # type: ignore[no-untyped-def]
+    from viewer.ui.panels.histogram_panel import HistogramPanel
+
+    vol = marker_volume(AXIAL_AFFINE, (31, 81, 81), LEFT_ANTERIOR_SUPERIOR)
+    show(grid, vol, (0.0, 0.0, 0.0))
+    assert grid.state is not None
+    hist = HistogramPanel()
+    qtbot.addWidget(hist)
+    hist.set_state(grid.state)
+    axial = grid.views[Plane.AXIAL]
+    before = pixel(axial, *axial.viewport().to_px(grid.state.cursor))
+    qtbot.mousePress(axial, Qt.MouseButton.RightButton, pos=QPoint(100, 100))
+    qtbot.mouseMove(axial, QPoint(180, 100))  # wider window
+    qtbot.mouseMove(axial, QPoint(180, 60))  # up: lower level, brighter
+    qtbot.mouseRelease(axial, Qt.MouseButton.RightButton, pos=QPoint(180, 60))
+    w = grid.state.window
+    assert w.width > 400 and w.center < 40
+    lo, hi = hist.region.getRegion()
+    assert lo == pytest.approx(w.center - w.width / 2) and hi == pytest.approx(w.center + w.width / 2)
+    assert pixel(axial, *axial.viewport().to_px(grid.state.cursor)) > before  # tissue rendered brighter
+    hist.region.setRegion((-100.0, 100.0))  # dragging the histogram handles drives the views
+    assert (grid.state.window.center, grid.state.window.width) == pytest.approx((0.0, 200.0))
+
+
+def test_layouts_show_one_three_or_four_views(qtbot, grid: ViewGrid) -> None:  # type: ignore[no-untyped-def]
+    vol = marker_volume(AXIAL_AFFINE, (31, 81, 81), LEFT_ANTERIOR_SUPERIOR)
+    show(grid, vol, LEFT_ANTERIOR_SUPERIOR)
+    grid.set_active(Plane.SAGITTAL)
+    grid.set_layout(Layout.ONE)
+    assert [p for p, v in grid.views.items() if v.isVisible()] == [Plane.SAGITTAL]
+    grid.set_layout(Layout.FOUR)
+    assert all(v.isVisible() for v in grid.views.values())
+    assert grid.volume_view is not None and grid.volume_view.isVisible()
+    grid.set_layout(Layout.THREE)
+    assert not grid.volume_view.isVisible() and all(v.isVisible() for v in grid.views.values())
+
+
+def test_rotating_the_crosshair_makes_the_other_planes_oblique(qtbot, grid: ViewGrid) -> None:  # type: ignore[no-untyped-def]
+    vol = marker_volume(AXIAL_AFFINE, (31, 81, 81), LEFT_ANTERIOR_SUPERIOR)
+    show(grid, vol, (0.0, 0.0, 0.0))
+    assert grid.state is not None
+    grid.state.rotate(Plane.AXIAL, 45.0)
+    assert grid.views[Plane.AXIAL].edge_letters() == ("R", "L", "A", "P")  # the rotated view itself stays
+    left, right, top, bottom = grid.views[Plane.CORONAL].edge_letters()
+    assert {left, right} == {"RA", "LP"} or {left, right} == {"RP", "LA"} or {left, right} == {"AR", "PL"} \
+        or {left, right} == {"PR", "AL"}
+    assert (top, bottom) == ("S", "I")
+    assert "Oblique" in grid.views[Plane.CORONAL].overlay_texts()[2]
+    grid.state.reset_planes()
+    assert grid.views[Plane.CORONAL].edge_letters() == ("R", "L", "S", "I")
+
+
+def test_thick_slab_mip_shows_a_marker_off_the_slice(qtbot, grid: ViewGrid) -> None:  # type: ignore[no-untyped-def]
+    from viewer.core.mpr import Slab
+
+    vol = marker_volume(AXIAL_AFFINE, (31, 81, 81), LEFT_ANTERIOR_SUPERIOR, half_mm=2.0)
+    show(grid, vol, (20.0, -20.0, 0.0))  # 10 mm below the marker
+    axial = grid.views[Plane.AXIAL]
+    x, y = axial.viewport().to_px(LEFT_ANTERIOR_SUPERIOR)
+    assert axial.frame_rgb()[round(y), round(x) + 6].max() < 150  # thin slice: not there
+    assert grid.state is not None
+    grid.state.set_slab(Slab(30.0, "mip"))
+    assert pixel(axial, x + 6, y) > 200  # a 30 mm MIP reaches it
+    assert "MIP 30 mm" in axial.overlay_texts()[2]
+
+
+def test_ruler_drag_measures_millimetres_on_the_view(qtbot, grid: ViewGrid) -> None:  # type: ignore[no-untyped-def]
+    from viewer.ui.views.mpr_view import Tool
+
+    affine = affine_of((1, 0, 0), (0, 1, 0), (0, 0, 1), (0.7, 0.7, 2.5), (-28.0, -28.0, -20.0))
+    vol = marker_volume(affine, (17, 81, 81), (0.0, 0.0, 0.0))
+    show(grid, vol, (0.0, 0.0, 0.0))
+    coronal = grid.views[Plane.CORONAL]
+    coronal.tool = Tool.RULER
+    vp: Viewport = coronal.viewport()
+    a, b = (-10.0, 0.0, -10.0), (10.0, 0.0, 10.0)
+    pa, pb = vp.to_px(a), vp.to_px(b)
+    qtbot.mousePress(coronal, Qt.MouseButton.LeftButton, pos=QPoint(round(pa[0]), round(pa[1])))
+    qtbot.mouseMove(coronal, QPoint(round(pb[0]), round(pb[1])))
+    qtbot.mouseRelease(coronal, Qt.MouseButton.LeftButton, pos=QPoint(round(pb[0]), round(pb[1])))
+    assert grid.state is not None
+    (ruler,) = grid.state.annotations.items
+    assert isinstance(ruler, Ruler)
+    assert ruler.length_mm == pytest.approx(np.hypot(20, 20), abs=2 * vp.mm_per_px)
+    assert coronal.visible_annotations() == [ruler]
+    assert grid.views[Plane.AXIAL].visible_annotations() == []  # a coronal ruler is not on the axial slice

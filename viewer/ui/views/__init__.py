@@ -1,0 +1,1 @@
+"""VTK views: the only place VTK is imported."""

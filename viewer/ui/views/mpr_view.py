@@ -1,0 +1,364 @@
+"""One MPR view (axial, coronal or sagittal; oblique when rotated) drawing an :class:`MprState`.
+
+The view keeps no reading state: it reslices the shared volume along its plane through the cursor
+(vtkImageResliceMapper, which also does thick slabs), places the camera from the core
+:class:`Viewport`, and writes mouse input back to the state. Overlay text is rebuilt only when it
+changes: a VTK text update costs milliseconds per frame.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtGui import QMouseEvent, QWheelEvent
+from PySide6.QtWidgets import QWidget
+from vtkmodules.vtkCommonDataModel import vtkImageData
+from vtkmodules.vtkInteractionStyle import vtkInteractorStyleUser
+from vtkmodules.vtkRenderingCore import vtkImageProperty, vtkImageSlice, vtkRenderer
+from vtkmodules.vtkRenderingImage import vtkImageResliceMapper
+
+import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  (registers the OpenGL backend)
+import vtkmodules.vtkRenderingFreeType  # noqa: F401  (text)
+from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
+
+from viewer.core.annotations import Annotation, EllipseRoi, Ruler
+from viewer.core.findings import Finding
+from viewer.core.geometry import orientation_letters
+from viewer.core.mpr import MprState, Plane, Viewport, slice_step_mm
+from viewer.ui.views.overlays import AnnotationActor, CrosshairActor, FindingAxesActor, OverlayText, ScaleBar
+from viewer.ui.views.vtk_convert import placement
+
+PLANE_COLOURS = {Plane.AXIAL: (0.95, 0.3, 0.3), Plane.CORONAL: (0.3, 0.85, 0.3), Plane.SAGITTAL: (0.95, 0.85, 0.25)}
+_DISTANCE = 1000.0  # camera distance from the plane, mm (parallel projection: only clipping cares)
+
+
+class Tool:
+    """What the left mouse button does."""
+
+    CROSSHAIR = "crosshair"
+    ROTATE = "rotate"
+    PAN = "pan"
+    ZOOM = "zoom"
+    WINDOW = "window"
+    RULER = "ruler"
+    ELLIPSE = "ellipse"
+
+
+class MprView(QVTKRenderWindowInteractor):
+    """A VTK reslice view of one plane of the shared state."""
+
+    activated = Signal(object)  # Plane: this view was clicked
+    probed = Signal(object, object)  # LPS point (ndarray) and value (float | None) under the mouse
+    rendered = Signal()
+
+    def __init__(self, plane: Plane, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.plane = plane
+        self.state: MprState | None = None
+        self.tool = Tool.CROSSHAIR
+        self.findings: tuple[Finding, ...] = ()
+        self.image: vtkImageData | None = None
+        self.preview = False  # a first image without geometry: no orientation letters
+        self._drag: tuple[Qt.MouseButton, QPointF, Qt.KeyboardModifier] | None = None
+        self.setMinimumSize(160, 160)
+        self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self._renderer = vtkRenderer()
+        self._renderer.SetBackground(0.0, 0.0, 0.0)
+        window = self.GetRenderWindow()
+        window.AddRenderer(self._renderer)
+        self.GetRenderWindow().GetInteractor().SetInteractorStyle(vtkInteractorStyleUser())
+        self._mapper = vtkImageResliceMapper()
+        self._mapper.SliceFacesCameraOn()
+        self._mapper.SliceAtFocalPointOn()
+        self._mapper.SetSlabSampleFactor(2)
+        self._property = vtkImageProperty()
+        self._property.SetInterpolationTypeToLinear()
+        self._slice = vtkImageSlice()
+        self._slice.SetMapper(self._mapper)
+        self._slice.SetProperty(self._property)
+        self._crosshair = CrosshairActor()
+        self._axes = FindingAxesActor()
+        self._text = OverlayText(self._renderer)
+        self._scale = ScaleBar(self._renderer)
+        self._notes = AnnotationActor(self._renderer)
+        self._pending: Annotation | None = None  # a ruler or ROI being drawn
+        self._anchor: np.ndarray | None = None
+        self._renderer.AddViewProp(self._slice)
+        self._renderer.AddActor(self._crosshair.actor)
+        self._renderer.AddActor(self._axes.actor)
+        self._renderer.AddActor(self._notes.actor)
+        self._slice.VisibilityOff()
+        self.active = False
+
+    # Model side ---------------------------------------------------------------------------
+    def set_state(self, state: MprState, image: vtkImageData) -> None:
+        """Show ``state``'s volume (``image`` is its shared VTK copy) and follow its changes."""
+        if self.state is not None:
+            self._disconnect(self.state)
+        self.state, self.image = state, image
+        self._mapper.SetInputData(image)
+        self._slice.SetUserMatrix(placement(state.volume))
+        self._slice.VisibilityOn()
+        state.cursor_changed.connect(self._on_change)
+        state.frames_changed.connect(self._on_change)
+        state.window_changed.connect(self._on_change)
+        state.slab_changed.connect(self._on_change)
+        state.camera_changed.connect(self._on_camera)
+        for sig in (state.annotations.added, state.annotations.removed, state.annotations.changed):
+            sig.connect(self._on_change)
+        self.refresh()
+
+    def _disconnect(self, state: MprState) -> None:
+        for sig in (state.cursor_changed, state.frames_changed, state.window_changed, state.slab_changed):
+            sig.disconnect(self._on_change)
+        state.camera_changed.disconnect(self._on_camera)
+        for sig in (state.annotations.added, state.annotations.removed, state.annotations.changed):
+            sig.disconnect(self._on_change)
+
+    def set_findings(self, findings: tuple[Finding, ...]) -> None:
+        """Findings whose RECIST axes are drawn where they cross this view's plane."""
+        self.findings = findings
+        self.refresh()
+
+    def set_active(self, active: bool) -> None:
+        """Highlight the view that keys act on."""
+        self.active = active
+        self._text.set_active(active)
+        self.render_now()
+
+    def viewport(self) -> Viewport:
+        """The current pixel <-> LPS mapping of this view."""
+        assert self.state is not None
+        return Viewport.of(self.state, self.plane, self.width(), self.height())
+
+    def _on_change(self, *_: object) -> None:
+        self.refresh()
+
+    def _on_camera(self, plane: Plane) -> None:
+        if plane is self.plane:
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Bring every actor in line with the state, then render."""
+        state = self.state
+        if state is None or not self.isVisible():
+            return
+        vp = self.viewport()
+        frame = state.frames[self.plane]
+        normal = frame.normal
+        cam = self._renderer.GetActiveCamera()
+        cam.ParallelProjectionOn()
+        cam.SetFocalPoint(*vp.centre)
+        cam.SetPosition(*(np.asarray(vp.centre) - normal * _DISTANCE))
+        cam.SetViewUp(*frame.up)
+        cam.SetParallelScale(vp.height_px / 2 * vp.mm_per_px)
+        cam.SetClippingRange(_DISTANCE - 600.0, _DISTANCE + 600.0)
+        self._property.SetColorWindow(state.window.width)
+        self._property.SetColorLevel(state.window.center)
+        self._apply_slab(state)
+        others = [p for p in Plane if p is not self.plane]
+        lines = [(np.cross(normal, state.frames[p].normal), PLANE_COLOURS[p]) for p in others]
+        self._crosshair.update(state.cursor, normal, lines, vp.mm_per_px)
+        self._axes.update(self.findings, state.cursor, normal, state.volume.spacing)
+        self._scale.update(vp.mm_per_px, vp.width_px)
+        self._notes.update(self.visible_annotations(), normal, state.volume, vp.to_px)
+        letters = ("", "", "", "") if self.preview else self._edge_letters(frame.right, frame.up)
+        self._text.update(self._corner_texts(state), letters)
+        self.render_now()
+
+    def visible_annotations(self) -> list[Annotation]:
+        """Rulers and ROIs on this view's current plane (and the one being drawn)."""
+        assert self.state is not None
+        n = self.state.frames[self.plane].normal
+        tolerance = slice_tolerance(self.state, n)
+        shown = list(self.state.annotations.on_slice(self.state.cursor, n, tolerance))
+        return shown + ([self._pending] if self._pending is not None else [])
+
+    def _apply_slab(self, state: MprState) -> None:
+        slab = state.slab
+        self._mapper.SetSlabThickness(slab.thickness_mm)
+        {"mip": self._mapper.SetSlabTypeToMax, "minip": self._mapper.SetSlabTypeToMin,
+         "mean": self._mapper.SetSlabTypeToMean}[slab.mode.value]()
+
+    def render_now(self) -> None:
+        """Render synchronously (tests and benchmarks time exactly this)."""
+        if self.isVisible():
+            self.GetRenderWindow().Render()
+            self.rendered.emit()
+
+    # Overlay text -------------------------------------------------------------------------
+    def _corner_texts(self, state: MprState) -> tuple[str, str, str, str]:
+        m = state.volume.meta
+        index, count, _ = state.slice_position(self.plane)
+        where = f"Im {index + 1}/{count}" if index is not None else "Oblique"
+        where += "  " + position_text(state.cursor, state.frames[self.plane].normal)
+        slab = state.slab
+        slab_text = f"\n{slab.mode.value.upper()} {slab.thickness_mm:.0f} mm" if slab.thickness_mm > 0 else ""
+        zoom = state.cameras[self.plane].zoom
+        plane = self.plane.value.capitalize() + (" (oblique)" if state.oblique else "")
+        top_left = f"{m.patient_name}\n{m.patient_id}  {m.patient_sex}  {m.patient_birth_date}\n{m.study_date}"
+        top_right = f"{m.series_description}\n{m.modality}  {plane}"
+        bottom_left = f"{where}{slab_text}"
+        bottom_right = (f"W {state.window.width:.0f}  L {state.window.center:.0f}\nZoom {zoom:.2f}x"
+                        + ("\nRESAMPLED" if state.volume.resampled else ""))
+        return top_left, top_right, bottom_left, bottom_right
+
+    @staticmethod
+    def _edge_letters(right: tuple[float, ...], up: tuple[float, ...]) -> tuple[str, str, str, str]:
+        r, u = np.asarray(right), np.asarray(up)
+        return orientation_letters(-r), orientation_letters(r), orientation_letters(u), orientation_letters(-u)
+
+    def overlay_texts(self) -> list[str]:
+        """The corner texts (top-left, top-right, bottom-left, bottom-right), then the edge letters."""
+        return self._text.texts()
+
+    def edge_letters(self) -> tuple[str, str, str, str]:
+        """Orientation letters shown on the (left, right, top, bottom) edges."""
+        assert self.state is not None
+        f = self.state.frames[self.plane]
+        return self._edge_letters(f.right, f.up)
+
+    # Interaction --------------------------------------------------------------------------
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self.state is None:
+            return
+        self.activated.emit(self.plane)
+        self._drag = (event.button(), event.position(), event.modifiers())
+        point = self.viewport().to_lps(event.position().x(), event.position().y())
+        tool = self._left_tool(event.modifiers())
+        if event.button() != Qt.MouseButton.LeftButton:
+            return
+        if tool == Tool.CROSSHAIR:
+            self.state.set_cursor(point)
+        elif tool in (Tool.RULER, Tool.ELLIPSE):
+            self._anchor = point
+
+    def _left_tool(self, mods: Qt.KeyboardModifier) -> str:
+        if mods & Qt.KeyboardModifier.ShiftModifier:
+            return Tool.PAN
+        if mods & Qt.KeyboardModifier.ControlModifier:
+            return Tool.ZOOM
+        return self.tool
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self.state is None:
+            return
+        pos = event.position()
+        vp = self.viewport()
+        point = vp.to_lps(pos.x(), pos.y())
+        self.probed.emit(point, self.state.value_at(point))
+        if self._drag is None:
+            return
+        button, last, mods = self._drag
+        self._drag = (button, pos, mods)
+        dx, dy = pos.x() - last.x(), pos.y() - last.y()
+        action = {Qt.MouseButton.RightButton: Tool.WINDOW, Qt.MouseButton.MiddleButton: Tool.PAN}.get(
+            button, self._left_tool(mods))
+        self._drag_action(action, vp, last, pos, dx, dy)
+
+    def _drag_action(self, action: str, vp: Viewport, last: QPointF, pos: QPointF, dx: float, dy: float) -> None:
+        state = self.state
+        assert state is not None
+        if action == Tool.CROSSHAIR:
+            state.set_cursor(vp.to_lps(pos.x(), pos.y()))
+        elif action == Tool.WINDOW:
+            from viewer.core.windowing import drag_window
+
+            state.set_window(*drag_window(state.window.center, state.window.width, dx, dy,
+                                          _window_sensitivity(state)))
+        elif action == Tool.PAN:
+            state.pan_by(self.plane, -dx * vp.mm_per_px, dy * vp.mm_per_px)
+        elif action == Tool.ZOOM:
+            state.zoom_by(self.plane, math.exp(-dy / 150.0))
+        elif action in (Tool.RULER, Tool.ELLIPSE) and self._anchor is not None:
+            self._pending = self._drawn(action, self._anchor, vp.to_lps(pos.x(), pos.y()))
+            self.refresh()
+        elif action == Tool.ROTATE:
+            cx, cy = vp.to_px(state.cursor)
+            a0 = math.atan2(last.y() - cy, last.x() - cx)
+            a1 = math.atan2(pos.y() - cy, pos.x() - cx)
+            state.rotate(self.plane, math.degrees(a1 - a0))
+
+    def _drawn(self, tool: str, a: np.ndarray, b: np.ndarray) -> Annotation | None:
+        frame = self.state.frames[self.plane] if self.state is not None else None
+        if tool == Tool.RULER:
+            return Ruler(tuple(a), tuple(b))
+        try:
+            assert frame is not None
+            return EllipseRoi.from_corners(a, b, frame.right, frame.up)
+        except ValueError:  # a zero-width drag: nothing to show yet
+            return None
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        self._drag = None
+        pending, self._pending, self._anchor = self._pending, None, None
+        if pending is not None and self.state is not None:
+            big_enough = pending.length_mm >= 1.0 if isinstance(pending, Ruler) else pending.area_mm2 >= 1.0
+            if big_enough:
+                self.state.annotations.add(pending)  # emits added: the views redraw
+            else:
+                self.refresh()
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        self.mousePressEvent(event)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
+        if self.state is None:
+            return
+        self.activated.emit(self.plane)
+        steps = event.angleDelta().y() / 120.0
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self.state.zoom_by(self.plane, 1.15 ** steps)
+        else:
+            self.state.scroll(self.plane, round(steps) or (1 if steps > 0 else -1))
+
+    def keyPressEvent(self, event: object) -> None:  # noqa: N802
+        # Never forward keys to VTK: its default style quits on 'e'/'q'. The window's actions handle keys.
+        QWidget.keyPressEvent(self, event)  # type: ignore[arg-type]
+
+    def keyReleaseEvent(self, event: object) -> None:  # noqa: N802
+        QWidget.keyReleaseEvent(self, event)  # type: ignore[arg-type]
+
+    def resizeEvent(self, event: object) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self.refresh()
+
+    def showEvent(self, event: object) -> None:  # noqa: N802
+        super().showEvent(event)
+        self.refresh()
+
+    def frame_rgb(self) -> np.ndarray:
+        """The last rendered frame as an (h, w, 3) uint8 array, top row first (tests, reports)."""
+        from vtkmodules.util.numpy_support import vtk_to_numpy
+        from vtkmodules.vtkRenderingCore import vtkWindowToImageFilter
+
+        grab = vtkWindowToImageFilter()
+        grab.SetInput(self.GetRenderWindow())
+        grab.SetInputBufferTypeToRGB()
+        grab.ReadFrontBufferOff()
+        grab.Update()
+        out = grab.GetOutput()
+        w, h, _ = out.GetDimensions()
+        rgb = vtk_to_numpy(out.GetPointData().GetScalars()).reshape(h, w, 3)
+        return np.ascontiguousarray(rgb[::-1])
+
+
+def slice_tolerance(state: MprState, normal: np.ndarray) -> float:
+    """How far (mm) from a view's plane a drawing may lie and still be shown on it: half a slice."""
+    return slice_step_mm(state.volume, normal) / 2 + 1e-6
+
+
+def position_text(cursor: np.ndarray, normal: np.ndarray) -> str:
+    """The cursor's coordinate along the patient axis closest to ``normal``, e.g. ``"S 36.0 mm"``."""
+    axis = int(np.argmax(np.abs(normal)))
+    value = float(cursor[axis])
+    return f"{('RL', 'AP', 'IS')[axis][int(value >= 0)]} {abs(value):.1f} mm"
+
+
+def _window_sensitivity(state: MprState) -> float:
+    """Window change per pixel of drag: larger for CT's wide range than for a narrow MR range."""
+    return max(1.0, state.window.width / 200.0)
+

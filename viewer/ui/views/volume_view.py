@@ -1,0 +1,132 @@
+"""The 3-D view of the 2x2 layout: the three MPR planes through the cursor and the findings as surfaces."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtWidgets import QWidget
+from vtkmodules.util import numpy_support
+from vtkmodules.vtkCommonDataModel import vtkImageData, vtkPlane
+from vtkmodules.vtkFiltersCore import vtkFlyingEdges3D
+from vtkmodules.vtkInteractionStyle import vtkInteractorStyleTrackballCamera
+from vtkmodules.vtkRenderingCore import (
+    vtkActor,
+    vtkImageProperty,
+    vtkImageSlice,
+    vtkPolyDataMapper,
+    vtkRenderer,
+)
+from vtkmodules.vtkRenderingImage import vtkImageResliceMapper
+
+import vtkmodules.vtkRenderingOpenGL2  # noqa: F401
+from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
+
+from viewer.core.findings import Finding
+from viewer.core.mpr import MprState, Plane
+from viewer.ui.views.vtk_convert import placement
+
+_FINDING_RGB = (1.0, 0.45, 0.2)
+
+
+class VolumeView(QVTKRenderWindowInteractor):
+    """Rotatable 3-D scene (left drag rotates, wheel zooms); follows the cursor and the planes."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state: MprState | None = None
+        self._renderer = vtkRenderer()
+        self._renderer.SetBackground(0.05, 0.05, 0.07)
+        self.GetRenderWindow().AddRenderer(self._renderer)
+        self.GetRenderWindow().GetInteractor().SetInteractorStyle(vtkInteractorStyleTrackballCamera())
+        self._planes: dict[Plane, vtkPlane] = {}
+        self._slices: dict[Plane, vtkImageSlice] = {}
+        self._property = vtkImageProperty()
+        self._property.SetInterpolationTypeToLinear()
+        for p in Plane:
+            plane, mapper, prop = vtkPlane(), vtkImageResliceMapper(), vtkImageSlice()
+            mapper.SetSlicePlane(plane)
+            prop.SetMapper(mapper)
+            prop.SetProperty(self._property)
+            prop.VisibilityOff()
+            self._renderer.AddViewProp(prop)
+            self._planes[p], self._slices[p] = plane, prop
+        self._surfaces: list[vtkActor] = []
+        self._fresh_camera = True
+
+    def set_state(self, state: MprState, image: vtkImageData) -> None:
+        """Show ``state``'s volume and follow its cursor, planes and window."""
+        self.state = state
+        matrix = placement(state.volume)
+        for p, prop in self._slices.items():
+            prop.GetMapper().SetInputData(image)
+            prop.SetUserMatrix(matrix)
+            prop.VisibilityOn()
+        for sig in (state.cursor_changed, state.frames_changed, state.window_changed):
+            sig.connect(self._on_change)
+        self._fresh_camera = True
+        self.set_findings(())
+
+    def _on_change(self, *_: object) -> None:
+        self.refresh()
+
+    def set_findings(self, findings: tuple[Finding, ...]) -> None:
+        """One surface per finding mask, in patient space."""
+        for actor in self._surfaces:
+            self._renderer.RemoveActor(actor)
+        self._surfaces = [self._surface(f) for f in findings if self.state is not None]
+        for actor in self._surfaces:
+            self._renderer.AddActor(actor)
+        self.refresh()
+
+    def _surface(self, finding: Finding) -> vtkActor:
+        assert self.state is not None
+        vol = self.state.volume
+        mask = np.pad(finding.region.mask.astype(np.uint8), 1)  # closed surfaces at the box edges
+        img = vtkImageData()
+        img.SetDimensions(mask.shape[2], mask.shape[1], mask.shape[0])
+        img.SetSpacing(*vol.spacing)
+        k, j, i = (o - 1 for o in finding.region.offset)
+        img.SetOrigin(*(np.array([i, j, k], float) * np.array(vol.spacing)))
+        img.GetPointData().SetScalars(numpy_support.numpy_to_vtk(mask.reshape(-1), deep=True))
+        surface = vtkFlyingEdges3D()
+        surface.SetInputData(img)
+        surface.SetValue(0, 0.5)
+        mapper = vtkPolyDataMapper()
+        mapper.SetInputConnection(surface.GetOutputPort())
+        mapper.ScalarVisibilityOff()
+        actor = vtkActor()
+        actor.SetMapper(mapper)
+        actor.SetUserMatrix(placement(vol))
+        actor.GetProperty().SetColor(*_FINDING_RGB)
+        return actor
+
+    def refresh(self) -> None:
+        """Move the planes to the cursor, apply the window, render."""
+        state = self.state
+        if state is None or not self.isVisible():
+            return
+        inverse = np.linalg.inv(np.vstack([np.column_stack([state.volume.direction, state.volume.origin]),
+                                           [0, 0, 0, 1]]))
+        local_cursor = inverse[:3, :3] @ state.cursor + inverse[:3, 3]
+        for p, plane in self._planes.items():  # the mapper's plane lives in the prop's own coordinates
+            plane.SetOrigin(*local_cursor)
+            plane.SetNormal(*(inverse[:3, :3] @ state.frames[p].normal))
+        self._property.SetColorWindow(state.window.width)
+        self._property.SetColorLevel(state.window.center)
+        if self._fresh_camera:
+            self._fresh_camera = False
+            cam = self._renderer.GetActiveCamera()
+            cam.SetFocalPoint(0, 0, 0)
+            cam.SetPosition(-1, -1.5, 0.6)  # from the patient's front right (-x, -y in LPS), slightly above
+            cam.SetViewUp(0, 0, 1)
+            self._renderer.ResetCamera()
+        self.GetRenderWindow().Render()
+
+    def showEvent(self, event: object) -> None:  # noqa: N802
+        super().showEvent(event)
+        self.refresh()
+
+    def keyPressEvent(self, event: object) -> None:  # noqa: N802
+        QWidget.keyPressEvent(self, event)  # type: ignore[arg-type]  # VTK's style would quit on 'e'/'q'
+
+    def keyReleaseEvent(self, event: object) -> None:  # noqa: N802
+        QWidget.keyReleaseEvent(self, event)  # type: ignore[arg-type]
