@@ -284,3 +284,23 @@ def test_ruler_drag_measures_millimetres_on_the_view(qtbot, grid: ViewGrid) -> N
     assert ruler.length_mm == pytest.approx(np.hypot(20, 20), abs=2 * vp.mm_per_px)
     assert coronal.visible_annotations() == [ruler]
     assert grid.views[Plane.AXIAL].visible_annotations() == []  # a coronal ruler is not on the axial slice
+
+
+def test_3d_view_shows_findings_as_surfaces_where_they_are(qtbot, grid: ViewGrid) -> None:  # type: ignore[no-untyped-def]
+    from viewer.core.findings import Finding, Origin, Provenance, RegionMask, new_uid
+    from viewer.core.region_measure import measure_region
+
+    vol = marker_volume(AXIAL_AFFINE, (31, 81, 81), LEFT_ANTERIOR_SUPERIOR)
+    show(grid, vol, (0.0, 0.0, 0.0))
+    kji = np.argwhere(vol.array == MARKER)
+    lo, hi = kji.min(0), kji.max(0) + 1
+    region = RegionMask(tuple(int(v) for v in lo), np.ones(tuple(hi - lo), bool))  # type: ignore[arg-type]
+    finding = Finding(new_uid(), "lesion", region, measure_region(region, vol), Provenance(Origin.MANUAL))
+    grid.set_layout(Layout.FOUR)
+    grid.set_findings((finding,))
+    assert grid.volume_view is not None
+    (surface,) = grid.volume_view.surfaces
+    surface.GetMapper().Update()
+    b = surface.GetBounds()  # world = LPS mm
+    centre = np.array([(b[0] + b[1]) / 2, (b[2] + b[3]) / 2, (b[4] + b[5]) / 2])
+    assert np.allclose(centre, marker_centre(vol), atol=1.0)

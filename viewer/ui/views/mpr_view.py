@@ -68,6 +68,7 @@ class MprView(QVTKRenderWindowInteractor):
         self._renderer = vtkRenderer()
         self._renderer.SetBackground(0.0, 0.0, 0.0)
         window = self.GetRenderWindow()
+        window.SetMultiSamples(0)  # MSAA costs 4x per frame in software GL and slices need none
         window.AddRenderer(self._renderer)
         self.GetRenderWindow().GetInteractor().SetInteractorStyle(vtkInteractorStyleUser())
         self._mapper = vtkImageResliceMapper()

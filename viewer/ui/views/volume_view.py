@@ -8,6 +8,8 @@ from vtkmodules.util import numpy_support
 from vtkmodules.vtkCommonDataModel import vtkImageData, vtkPlane
 from vtkmodules.vtkFiltersCore import vtkFlyingEdges3D
 from vtkmodules.vtkInteractionStyle import vtkInteractorStyleTrackballCamera
+from vtkmodules.vtkInteractionWidgets import vtkOrientationMarkerWidget
+from vtkmodules.vtkRenderingAnnotation import vtkAnnotatedCubeActor
 from vtkmodules.vtkRenderingCore import (
     vtkActor,
     vtkImageProperty,
@@ -35,6 +37,7 @@ class VolumeView(QVTKRenderWindowInteractor):
         self.state: MprState | None = None
         self._renderer = vtkRenderer()
         self._renderer.SetBackground(0.05, 0.05, 0.07)
+        self.GetRenderWindow().SetMultiSamples(0)  # MSAA is 4x slower in software GL
         self.GetRenderWindow().AddRenderer(self._renderer)
         self.GetRenderWindow().GetInteractor().SetInteractorStyle(vtkInteractorStyleTrackballCamera())
         self._planes: dict[Plane, vtkPlane] = {}
@@ -51,6 +54,12 @@ class VolumeView(QVTKRenderWindowInteractor):
             self._planes[p], self._slices[p] = plane, prop
         self._surfaces: list[vtkActor] = []
         self._fresh_camera = True
+        self._marker = _orientation_marker(self.GetRenderWindow().GetInteractor())
+
+    @property
+    def surfaces(self) -> list[vtkActor]:
+        """One actor per finding shown."""
+        return list(self._surfaces)
 
     def set_state(self, state: MprState, image: vtkImageData) -> None:
         """Show ``state``'s volume and follow its cursor, planes and window."""
@@ -104,12 +113,9 @@ class VolumeView(QVTKRenderWindowInteractor):
         state = self.state
         if state is None or not self.isVisible():
             return
-        inverse = np.linalg.inv(np.vstack([np.column_stack([state.volume.direction, state.volume.origin]),
-                                           [0, 0, 0, 1]]))
-        local_cursor = inverse[:3, :3] @ state.cursor + inverse[:3, 3]
-        for p, plane in self._planes.items():  # the mapper's plane lives in the prop's own coordinates
-            plane.SetOrigin(*local_cursor)
-            plane.SetNormal(*(inverse[:3, :3] @ state.frames[p].normal))
+        for p, plane in self._planes.items():  # the mapper's slice plane is in world (LPS) coordinates
+            plane.SetOrigin(*state.cursor)
+            plane.SetNormal(*state.frames[p].normal)
         self._property.SetColorWindow(state.window.width)
         self._property.SetColorLevel(state.window.center)
         if self._fresh_camera:
@@ -130,3 +136,20 @@ class VolumeView(QVTKRenderWindowInteractor):
 
     def keyReleaseEvent(self, event: object) -> None:  # noqa: N802
         QWidget.keyReleaseEvent(self, event)  # type: ignore[arg-type]
+
+
+def _orientation_marker(interactor: object) -> vtkOrientationMarkerWidget:
+    """A corner cube labelled with patient directions (world is LPS: +x is the patient's left)."""
+    cube = vtkAnnotatedCubeActor()
+    for face, text in (("XPlus", "L"), ("XMinus", "R"), ("YPlus", "P"), ("YMinus", "A"), ("ZPlus", "S"),
+                       ("ZMinus", "I")):
+        getattr(cube, f"Set{face}FaceText")(text)
+    cube.GetCubeProperty().SetColor(0.25, 0.25, 0.3)
+    cube.GetTextEdgesProperty().SetColor(0.9, 0.75, 0.3)
+    widget = vtkOrientationMarkerWidget()
+    widget.SetOrientationMarker(cube)
+    widget.SetInteractor(interactor)
+    widget.SetViewport(0.0, 0.0, 0.18, 0.18)
+    widget.SetEnabled(True)
+    widget.InteractiveOff()
+    return widget
