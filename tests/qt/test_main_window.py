@@ -202,3 +202,19 @@ def test_find_lesions_lists_findings_says_what_the_model_is_and_draws_axes(
     x, y = xa * 0.75 + xb * 0.25, ya * 0.75 + yb * 0.25  # off the middle, where the short axis crosses
     r, g, bl = (int(c) for c in view.frame_rgb()[round(y), round(x)])
     assert r > 200 and bl < 120  # the red long-axis line is drawn there
+
+
+def test_toolbar_slab_controls_and_keys_agree(qtbot, window: MainWindow, study: Path) -> None:
+    from viewer.ui.toolbar import ReadingToolbar
+
+    _open(qtbot, window, study)
+    bar = window.findChild(ReadingToolbar)
+    bar.slab_mode.setCurrentText("MinIP")
+    bar.slab_mm.setValue(6.0)
+    slab = window.grid.state.slab
+    assert (slab.mode.value, slab.thickness_mm) == ("minip", 6.0)
+    assert "MINIP 6 mm" in _axial(window).overlay_texts()[2]
+    qtbot.keyClick(_axial(window), Qt.Key.Key_T)  # thin slice again
+    assert window.grid.state.slab.thickness_mm == 0 and bar.slab_mode.currentText() == "Thin slice"
+    qtbot.keyClick(_axial(window), Qt.Key.Key_M)  # MIP, first step
+    assert bar.slab_mode.currentText() == "MIP" and bar.slab_mm.value() == 5.0

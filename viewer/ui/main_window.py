@@ -28,6 +28,7 @@ from viewer.ui.panels.series_panel import ProblemsPanel, SeriesList
 from viewer.ui.panels.series_panel import series_row
 from viewer.ui.reading_actions import ReadingActions
 from viewer.ui.settings import Settings
+from viewer.ui.toolbar import ReadingToolbar
 from viewer.ui.views.view_grid import Layout, ViewGrid
 from viewer.ui.workers import JobThread, StudyLoader
 
@@ -85,11 +86,12 @@ class MainWindow(QMainWindow):
         self.resize(1400, 900)
         self._restore_settings()
 
-    def _dock(self, widget: QWidget, title: str, area: Qt.DockWidgetArea) -> None:
+    def _dock(self, widget: QWidget, title: str, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(title)
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
+        return dock
 
     def _wire_loader(self) -> None:
         self.loader.preview.connect(self.grid.set_preview)
@@ -115,10 +117,10 @@ class MainWindow(QMainWindow):
 
     def _build_menu(self) -> None:
         menu = self.menuBar().addMenu("&File")
-        open_action = QAction("&Open folder...", self)
-        open_action.setShortcut(QKeySequence.StandardKey.Open)
-        open_action.triggered.connect(self._ask_folder)
-        menu.addAction(open_action)
+        self.open_action = QAction("&Open folder...", self)
+        self.open_action.setShortcut(QKeySequence.StandardKey.Open)
+        self.open_action.triggered.connect(self._ask_folder)
+        menu.addAction(self.open_action)
         self.recent_menu = menu.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         quit_action = QAction("&Quit", self)
@@ -126,6 +128,7 @@ class MainWindow(QMainWindow):
         quit_action.triggered.connect(self.close)
         menu.addAction(quit_action)
         self.reading.build(self.menuBar())
+        self.addToolBar(ReadingToolbar(self, self.open_action, self.reading))
         ai = self.menuBar().addMenu("&AI")
         self.find_action = QAction("&Find lesions", self)
         self.find_action.setShortcut(QKeySequence("Ctrl+L"))

@@ -60,6 +60,7 @@ class ReadingActions(QObject):
         self.layout_actions: dict[Layout, QAction] = {}
         for layout, key in ((Layout.ONE, "Ctrl+1"), (Layout.THREE, "Ctrl+3"), (Layout.FOUR, "Ctrl+4")):
             a = self._action(menu, f"Layout {layout.value}", key, lambda l=layout: self.grid.set_layout(l), True)
+            a.setIconText(layout.value)
             group.addAction(a)
             self.layout_actions[layout] = a
         self.layout_actions[self.grid.layout_mode].setChecked(True)
@@ -69,6 +70,7 @@ class ReadingActions(QObject):
         self._action(menu, "Reset zoom and pan", "R", self._reset_cameras)
         self._action(menu, "Reset oblique planes", "O", lambda: self._with_state(lambda s: s.reset_planes()))
         self.cine_action = self._action(menu, "Cine (play through slices)", "C", self.toggle_cine, True)
+        self.cine_action.setIconText("Cine")
         menu.addSeparator()
         for mode, key in ((SlabMode.MIP, "M"), (SlabMode.MINIP, "N"), (SlabMode.MEAN, "V")):
             self._action(menu, f"Thick slab: {mode.value.upper()} (repeat: thicker)", key,
@@ -85,14 +87,16 @@ class ReadingActions(QObject):
     def _tools_menu(self, menu: QMenu) -> None:
         group = QActionGroup(self)
         self.tool_actions: dict[str, QAction] = {}
-        for tool, text, key in ((Tool.CROSSHAIR, "Crosshair (left drag)", "X"),
-                                (Tool.ROTATE, "Rotate crosshair: oblique planes", "Shift+O"),
-                                (Tool.WINDOW, "Window/level (also right drag)", "W"),
-                                (Tool.PAN, "Pan (also middle or Shift+left drag)", "P"),
-                                (Tool.ZOOM, "Zoom (also Ctrl+wheel or Ctrl+left drag)", "Z"),
-                                (Tool.RULER, "Ruler (length in mm)", "L"),
-                                (Tool.ELLIPSE, "Ellipse ROI (HU statistics)", "E")):
+        for tool, text, short, key in ((Tool.CROSSHAIR, "Crosshair (left drag)", "Crosshair", "X"),
+                                       (Tool.ROTATE, "Rotate crosshair: oblique planes", "Oblique", "Shift+O"),
+                                       (Tool.WINDOW, "Window/level (also right drag)", "W/L", "W"),
+                                       (Tool.PAN, "Pan (also middle or Shift+left drag)", "Pan", "P"),
+                                       (Tool.ZOOM, "Zoom (also Ctrl+wheel or Ctrl+left drag)", "Zoom", "Z"),
+                                       (Tool.RULER, "Ruler (length in mm)", "Ruler", "L"),
+                                       (Tool.ELLIPSE, "Ellipse ROI (HU statistics)", "Ellipse", "E")):
             a = self._action(menu, text, key, lambda t=tool: self.set_tool(t), True)
+            a.setIconText(short)  # the toolbar's label; the menu keeps the long text
+            a.setToolTip(f"{text}  [{key}]")
             group.addAction(a)
             self.tool_actions[tool] = a
         self.tool_actions[Tool.CROSSHAIR].setChecked(True)

@@ -241,6 +241,9 @@ class ProblemsPanel(QTreeWidget):
         self.setHeaderLabels(["Severity", "Problem", "Where", "Reason"])
         self.setRootIsDecorated(False)
 
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(600, 110)  # a few rows: the images get the height
+
     def set_study(self, study: StudyScan) -> None:
         """List every series and file problem of ``study``, errors first, then warnings, then notes."""
         self.clear()

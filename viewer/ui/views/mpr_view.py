@@ -28,7 +28,7 @@ from viewer.core.findings import Finding
 from viewer.core.geometry import orientation_letters
 from viewer.core.mpr import MprState, Plane, Viewport, slice_step_mm
 from viewer.ui.views.overlays import AnnotationActor, CrosshairActor, FindingAxesActor, OverlayText, ScaleBar
-from viewer.ui.views.vtk_convert import placement
+from viewer.ui.views.vtk_convert import frame_rgb, placement
 
 PLANE_COLOURS = {Plane.AXIAL: (0.95, 0.3, 0.3), Plane.CORONAL: (0.3, 0.85, 0.3), Plane.SAGITTAL: (0.95, 0.85, 0.25)}
 _DISTANCE = 1000.0  # camera distance from the plane, mm (parallel projection: only clipping cares)
@@ -205,7 +205,8 @@ class MprView(QVTKRenderWindowInteractor):
         bottom_left = f"{where}{slab_text}"
         bottom_right = (f"W {state.window.width:.0f}  L {state.window.center:.0f}\nZoom {zoom:.2f}x"
                         + ("\nRESAMPLED" if state.volume.resampled else ""))
-        return top_left, top_right, bottom_left, bottom_right
+        chars = max(8, int((self.width() / 2 - 20) / 7.5))  # names and descriptions: cut so top corners never collide
+        return _fit(top_left, chars), _fit(top_right, chars), bottom_left, bottom_right
 
     @staticmethod
     def _edge_letters(right: tuple[float, ...], up: tuple[float, ...]) -> tuple[str, str, str, str]:
@@ -333,18 +334,12 @@ class MprView(QVTKRenderWindowInteractor):
 
     def frame_rgb(self) -> np.ndarray:
         """The last rendered frame as an (h, w, 3) uint8 array, top row first (tests, reports)."""
-        from vtkmodules.util.numpy_support import vtk_to_numpy
-        from vtkmodules.vtkRenderingCore import vtkWindowToImageFilter
+        return frame_rgb(self.GetRenderWindow())
 
-        grab = vtkWindowToImageFilter()
-        grab.SetInput(self.GetRenderWindow())
-        grab.SetInputBufferTypeToRGB()
-        grab.ReadFrontBufferOff()
-        grab.Update()
-        out = grab.GetOutput()
-        w, h, _ = out.GetDimensions()
-        rgb = vtk_to_numpy(out.GetPointData().GetScalars()).reshape(h, w, 3)
-        return np.ascontiguousarray(rgb[::-1])
+
+def _fit(text: str, chars: int) -> str:
+    """Each line cut to ``chars`` characters, with an ellipsis where cut."""
+    return "\n".join(line if len(line) <= chars else line[: chars - 1] + "\u2026" for line in text.split("\n"))
 
 
 def slice_tolerance(state: MprState, normal: np.ndarray) -> float:

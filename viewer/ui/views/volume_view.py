@@ -24,7 +24,7 @@ from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
 
 from viewer.core.findings import Finding
 from viewer.core.mpr import MprState, Plane
-from viewer.ui.views.vtk_convert import placement
+from viewer.ui.views.vtk_convert import frame_rgb, placement
 
 _FINDING_RGB = (1.0, 0.45, 0.2)
 
@@ -130,6 +130,10 @@ class VolumeView(QVTKRenderWindowInteractor):
     def showEvent(self, event: object) -> None:  # noqa: N802
         super().showEvent(event)
         self.refresh()
+
+    def frame_rgb(self) -> np.ndarray:
+        """The last rendered frame, top row first."""
+        return frame_rgb(self.GetRenderWindow())
 
     def keyPressEvent(self, event: object) -> None:  # noqa: N802
         QWidget.keyPressEvent(self, event)  # type: ignore[arg-type]  # VTK's style would quit on 'e'/'q'

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
 from vtkmodules.util import numpy_support
 from vtkmodules.vtkCommonMath import vtkMatrix4x4
+from vtkmodules.vtkRenderingCore import vtkRenderWindow, vtkWindowToImageFilter
 from vtkmodules.vtkCommonDataModel import vtkImageData
 
 from viewer.core.volume import Volume
@@ -40,3 +42,16 @@ def placement(volume: Volume) -> vtkMatrix4x4:
         for c in range(4):
             out.SetElement(r, c, float(m[r, c]))
     return out
+
+
+def frame_rgb(window: vtkRenderWindow) -> NDArray[np.uint8]:
+    """The last rendered frame as an (h, w, 3) uint8 array, top row first (tests, screenshots, reports)."""
+    grab = vtkWindowToImageFilter()
+    grab.SetInput(window)
+    grab.SetInputBufferTypeToRGB()
+    grab.ReadFrontBufferOff()
+    grab.Update()
+    out = grab.GetOutput()
+    w, h, _ = out.GetDimensions()
+    rgb = numpy_support.vtk_to_numpy(out.GetPointData().GetScalars()).reshape(h, w, 3)
+    return np.ascontiguousarray(rgb[::-1])
