@@ -145,6 +145,7 @@ def test_layout_and_recent_folders_persist(qtbot, window: MainWindow, study: Pat
     again = MainWindow(settings=Settings(store))
     qtbot.addWidget(again)
     assert again.grid.layout_mode.value == "2x2"
+    assert again.reading.layout_actions[again.grid.layout_mode].isChecked()  # the toolbar agrees
     assert again.settings.recent()[0] == str(study)
 
 
@@ -218,3 +219,28 @@ def test_toolbar_slab_controls_and_keys_agree(qtbot, window: MainWindow, study: 
     assert window.grid.state.slab.thickness_mm == 0 and bar.slab_mode.currentText() == "Thin slice"
     qtbot.keyClick(_axial(window), Qt.Key.Key_M)  # MIP, first step
     assert bar.slab_mode.currentText() == "MIP" and bar.slab_mm.value() == 5.0
+
+
+def test_user_window_presets_are_saved_and_offered_again(qtbot, window: MainWindow, study: Path) -> None:
+    _open(qtbot, window, study)
+    window.grid.state.set_window(75.0, 250.0)
+    window._save_preset("Pancreas")
+    window._fill_user_presets()
+    (action,) = [a for a in window.user_presets_menu.actions() if a.text().startswith("Pancreas")]
+    window.grid.state.set_window(0.0, 100.0)
+    action.trigger()
+    assert (window.grid.state.window.center, window.grid.state.window.width) == (75.0, 250.0)
+    assert [p.name for p in window.settings.window_presets()] == ["Pancreas"]
+
+
+def test_a_series_dragged_from_the_browser_is_shown(qtbot, window: MainWindow, study: Path) -> None:
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QDropEvent
+
+    _open(qtbot, window, study)
+    mime = window.series_list.mimeData([window.series_list.item(0)])
+    drop = QDropEvent(QPointF(400, 300), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(window.loader.loaded, timeout=20000) as loaded:
+        window.dropEvent(drop)
+    assert loaded.args[1] is window.series_list.candidate(0)

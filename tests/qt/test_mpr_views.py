@@ -304,3 +304,14 @@ def test_3d_view_shows_findings_as_surfaces_where_they_are(qtbot, grid: ViewGrid
     b = surface.GetBounds()  # world = LPS mm
     centre = np.array([(b[0] + b[1]) / 2, (b[2] + b[3]) / 2, (b[4] + b[5]) / 2])
     assert np.allclose(centre, marker_centre(vol), atol=1.0)
+
+
+def test_first_image_preview_has_no_orientation_letters(grid: ViewGrid) -> None:
+    image = np.zeros((64, 64), np.int16)
+    image[20:40, 20:40] = 300
+    grid.set_preview(image)
+    axial = grid.views[Plane.AXIAL]
+    assert grid.preview and axial.edge_letters() and axial.overlay_texts()[4:] == ["", "", "", ""]
+    assert "Loading" in axial.overlay_texts()[1]
+    grid.set_volume(marker_volume(AXIAL_AFFINE, (31, 81, 81), LEFT_ANTERIOR_SUPERIOR))
+    assert axial.overlay_texts()[4:] == ["R", "L", "A", "P"]  # real geometry: letters are back

@@ -10,8 +10,10 @@ from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKe
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
+    QInputDialog,
     QLabel,
     QMainWindow,
+    QMenu,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
@@ -27,7 +29,7 @@ from viewer.ui.panels.findings_panel import FindingsTable
 from viewer.ui.panels.series_panel import ProblemsPanel, SeriesList
 from viewer.ui.panels.series_panel import series_row
 from viewer.ui.reading_actions import ReadingActions
-from viewer.ui.settings import Settings
+from viewer.ui.settings import Settings, UserPreset
 from viewer.ui.toolbar import ReadingToolbar
 from viewer.ui.views.view_grid import Layout, ViewGrid
 from viewer.ui.workers import JobThread, StudyLoader
@@ -128,6 +130,7 @@ class MainWindow(QMainWindow):
         quit_action.triggered.connect(self.close)
         menu.addAction(quit_action)
         self.reading.build(self.menuBar())
+        self._build_user_presets(self.reading.window_menu)
         self.addToolBar(ReadingToolbar(self, self.open_action, self.reading))
         ai = self.menuBar().addMenu("&AI")
         self.find_action = QAction("&Find lesions", self)
@@ -146,6 +149,7 @@ class MainWindow(QMainWindow):
         """Scan ``path`` and show its default series."""
         self.settings.last_folder = path
         self.settings.add_recent(path)
+        self.grid.preview = True  # the new study's first decoded image may replace what is shown
         self.status_label.setText(f"Opening {path}")
         self._busy(True)
         self.loader.open(path)
@@ -218,6 +222,39 @@ class MainWindow(QMainWindow):
 
         HelpDialog(self.reading.all + [self.find_action], self).exec()
 
+    def _build_user_presets(self, menu: QMenu) -> None:
+        menu.addSeparator()
+        self.user_presets_menu = menu.addMenu("My presets")
+        self.user_presets_menu.aboutToShow.connect(self._fill_user_presets)
+        menu.addAction("Save current window as a preset...", self._save_preset)
+
+    def _fill_user_presets(self) -> None:
+        self.user_presets_menu.clear()
+        for p in self.settings.window_presets():
+            self.user_presets_menu.addAction(f"{p.name} (W {p.width:.0f} L {p.center:.0f})",
+                                             lambda p=p: self.apply_window(p.center, p.width))
+        if self.user_presets_menu.isEmpty():
+            self.user_presets_menu.addAction("(none saved yet)").setEnabled(False)
+
+    def apply_window(self, center: float, width: float) -> None:
+        """Set the window of the shown volume (no-op before one is loaded)."""
+        if self.grid.state is not None:
+            self.grid.state.set_window(center, width)
+
+    def _save_preset(self, name: str | None = None) -> None:
+        """Keep the current window under a name the reader gives (persisted in the settings)."""
+        state = self.grid.state
+        if state is None:
+            return
+        if name is None:
+            name, ok = QInputDialog.getText(self, "Save window preset", "Name:")
+            if not ok:
+                return
+        if not name.strip():
+            return
+        kept = [p for p in self.settings.window_presets() if p.name != name.strip()]
+        self.settings.set_window_presets(kept + [UserPreset(name.strip(), state.window.center, state.window.width)])
+
     def _fill_recent(self) -> None:
         self.recent_menu.clear()
         for path in self.settings.recent():
@@ -230,7 +267,6 @@ class MainWindow(QMainWindow):
         layout = self.settings.layout_name
         if layout in {m.value for m in Layout}:
             self.grid.set_layout(layout)
-            self.reading.layout_actions[Layout(layout)].setChecked(True)
 
     def _save_settings(self) -> None:
         self.settings.save_window(self)

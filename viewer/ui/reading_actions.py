@@ -47,7 +47,8 @@ class ReadingActions(QObject):
     def build(self, bar: QMenuBar) -> None:
         """Add the View, Window and Tools menus to ``bar``."""
         self._view_menu(bar.addMenu("&View"))
-        self._window_menu(bar.addMenu("&Window"))
+        self.window_menu = bar.addMenu("&Window")
+        self._window_menu(self.window_menu)
         self._tools_menu(bar.addMenu("&Tools"))
 
     def _view_menu(self, menu: QMenu) -> None:
@@ -64,6 +65,7 @@ class ReadingActions(QObject):
             group.addAction(a)
             self.layout_actions[layout] = a
         self.layout_actions[self.grid.layout_mode].setChecked(True)
+        self.grid.layout_changed.connect(lambda layout: self.layout_actions[layout].setChecked(True))
         for plane, key in ((Plane.AXIAL, "Alt+1"), (Plane.CORONAL, "Alt+2"), (Plane.SAGITTAL, "Alt+3")):
             self._action(menu, f"Activate {plane.value} view", key, lambda p=plane: self.grid.set_active(p))
         menu.addSeparator()

@@ -43,6 +43,7 @@ class ViewGrid(QWidget):
 
     state_changed = Signal(object)  # the new MprState (or None)
     active_changed = Signal(object)  # Plane
+    layout_changed = Signal(object)  # Layout
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -122,6 +123,7 @@ class ViewGrid(QWidget):
             w.show()
         if had_focus:  # keep the keys working when the focused view was just hidden
             self.active_view.setFocus()
+        self.layout_changed.emit(self.layout_mode)
         for r in range(2):
             self._grid.setRowStretch(r, 1 if (r == 0 or self.layout_mode is Layout.FOUR) else 0)
         for c in range(3):
