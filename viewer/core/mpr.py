@@ -53,11 +53,12 @@ class Frame:
         r, u = np.asarray(self.right, float), np.asarray(self.up, float)
         if abs(np.linalg.norm(r) - 1) > 1e-6 or abs(np.linalg.norm(u) - 1) > 1e-6 or abs(r @ u) > 1e-6:
             raise ValueError(f"frame axes must be orthonormal; got right={self.right}, up={self.up}")
+        object.__setattr__(self, "_normal", np.cross(u, r))  # once: views ask for it many times a frame
 
     @property
     def normal(self) -> Vec:
         """Viewing direction (into the screen)."""
-        return np.cross(np.asarray(self.up), np.asarray(self.right))
+        return np.array(self._normal)  # type: ignore[attr-defined]
 
     def rotated(self, axis: ArrayLike, angle_deg: float) -> Frame:
         """This frame rotated by ``angle_deg`` about the unit ``axis`` (right-hand rule)."""

@@ -51,6 +51,8 @@ class _LineActor:
         self.actor.PickableOff()
 
     def set(self, segments: Sequence[tuple[ArrayLike, ArrayLike, tuple[float, float, float]]]) -> None:
+        if not segments and not self.actor.GetVisibility():
+            return  # nothing drawn before or now: skip building an empty polydata every frame
         self.mapper.SetInputData(_lines(segments))
         self.actor.SetVisibility(bool(segments))
 
