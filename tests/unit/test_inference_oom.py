@@ -1,0 +1,80 @@
+"""CUDA out-of-memory handling, without a GPU: the tile prediction is made to fail as CUDA would.
+
+The runner must retry with smaller tiles, then fall back to the CPU, say so in the result's notes,
+and still produce the same findings as a plain CPU run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tests.data.tiny_model import BrightBlob, sagittal_volume, write_manifest
+from viewer.inference import runner as runner_module
+from viewer.inference.manifest import read
+from viewer.inference.runner import Runner
+
+
+@pytest.fixture
+def manifest_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "bright-blob"
+    folder.mkdir()
+    weights = folder / "model.ts"
+    torch.jit.save(torch.jit.script(BrightBlob()), str(weights))
+    return write_manifest(folder, weights)
+
+
+def _pretend_cuda(runner: Runner, monkeypatch: pytest.MonkeyPatch, fail_tiles: set[tuple[int, int, int]] | None
+                  ) -> list[tuple[str, tuple[int, int, int]]]:
+    """Make the runner believe it has a GPU on which tiles in ``fail_tiles`` (all if None) run out of memory."""
+    real_predict, calls = runner_module.predict, []
+    cpu_net = runner._network(torch.device("cpu"))
+
+    def predict(net, tile_input, shape, patch, *args):  # type: ignore[no-untyped-def]
+        device = args[3]  # (overlap, sigma, groups, device, tick, cancel, autocast)
+        calls.append((device.type, tuple(patch)))
+        if device.type == "cuda":
+            if fail_tiles is None or tuple(patch) in fail_tiles:
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+            device = torch.device("cpu")  # a "GPU" run that fits: compute it on the CPU
+        return real_predict(net, tile_input, shape, patch, *args[:3], device, *args[4:6], None)
+
+    monkeypatch.setattr(runner_module, "predict", predict)
+    monkeypatch.setattr(runner, "_network", lambda device: cpu_net)
+    runner.device = torch.device("cuda")
+    return calls
+
+
+def _centres(result: runner_module.InferenceResult) -> list[np.ndarray]:
+    return [np.add(*f.measurements.bbox_lps_mm) / 2 for f in result.findings]
+
+
+def test_out_of_memory_retries_smaller_tiles_then_the_cpu_and_says_so(manifest_dir: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    volume, _ = sagittal_volume()
+    expected = Runner(read(manifest_dir), "cpu").run(volume)
+    runner = Runner(read(manifest_dir), "cpu")
+    calls = _pretend_cuda(runner, monkeypatch, fail_tiles=None)
+    result = runner.run(volume)
+    full = tuple(runner.manifest.inference.patch_zyx)
+    assert [c[0] for c in calls] == ["cuda", "cuda", "cpu"]
+    assert calls[0][1] == full and all(s <= f for s, f in zip(calls[1][1], full)) and calls[1][1] != full
+    assert calls[2][1] == full
+    assert result.device == "cpu"
+    assert len(result.notes) == 2 and "out of memory" in result.notes[0] and "cpu" in result.notes[1]
+    assert len(result.findings) == len(expected.findings)
+    for got, want in zip(_centres(result), _centres(expected)):
+        assert np.allclose(got, want)
+
+
+def test_smaller_tiles_that_fit_stay_on_the_gpu(manifest_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    volume, _ = sagittal_volume()
+    runner = Runner(read(manifest_dir), "cpu")
+    full = tuple(runner.manifest.inference.patch_zyx)
+    calls = _pretend_cuda(runner, monkeypatch, fail_tiles={full})
+    result = runner.run(volume)
+    assert [c[0] for c in calls] == ["cuda", "cuda"]
+    assert result.device == "cuda" and len(result.notes) == 1 and len(result.findings) == 2
