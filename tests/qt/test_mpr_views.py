@@ -315,3 +315,26 @@ def test_first_image_preview_has_no_orientation_letters(grid: ViewGrid) -> None:
     assert "Loading" in axial.overlay_texts()[1]
     grid.set_volume(marker_volume(AXIAL_AFFINE, (31, 81, 81), LEFT_ANTERIOR_SUPERIOR))
     assert axial.overlay_texts()[4:] == ["R", "L", "A", "P"]  # real geometry: letters are back
+
+
+def test_ellipse_roi_on_the_marker_reports_its_hu(qtbot, grid: ViewGrid) -> None:  # type: ignore[no-untyped-def]
+    from viewer.core.annotations import EllipseRoi
+    from viewer.ui.views.mpr_view import Tool
+
+    vol = marker_volume(AXIAL_AFFINE, (31, 81, 81), LEFT_ANTERIOR_SUPERIOR, half_mm=8.0)
+    show(grid, vol, LEFT_ANTERIOR_SUPERIOR)
+    sagittal = grid.views[Plane.SAGITTAL]
+    sagittal.tool = Tool.ELLIPSE
+    vp = sagittal.viewport()
+    x, y, z = LEFT_ANTERIOR_SUPERIOR
+    a, b = vp.to_px((x, y - 4.0, z + 4.0)), vp.to_px((x, y + 4.0, z - 4.0))  # well inside the 16 mm cube
+    qtbot.mousePress(sagittal, Qt.MouseButton.LeftButton, pos=QPoint(round(a[0]), round(a[1])))
+    qtbot.mouseMove(sagittal, QPoint(round(b[0]), round(b[1])))
+    qtbot.mouseRelease(sagittal, Qt.MouseButton.LeftButton, pos=QPoint(round(b[0]), round(b[1])))
+    assert grid.state is not None
+    (roi,) = grid.state.annotations.items
+    assert isinstance(roi, EllipseRoi)
+    assert roi.area_mm2 == pytest.approx(np.pi * 16, rel=0.2)
+    (label,) = sagittal.annotation_labels()
+    assert f"mean {MARKER:.1f} HU, SD 0.0" in label
+    assert grid.views[Plane.AXIAL].visible_annotations() == []  # drawn on the sagittal plane only

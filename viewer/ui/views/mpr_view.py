@@ -213,6 +213,10 @@ class MprView(QVTKRenderWindowInteractor):
         r, u = np.asarray(right), np.asarray(up)
         return orientation_letters(-r), orientation_letters(r), orientation_letters(u), orientation_letters(-u)
 
+    def annotation_labels(self) -> list[str]:
+        """The texts shown beside this view's rulers and ROIs."""
+        return [label.GetInput() for label in self._notes.labels if label.GetVisibility()]
+
     def overlay_texts(self) -> list[str]:
         """The corner texts (top-left, top-right, bottom-left, bottom-right), then the edge letters."""
         return self._text.texts()
