@@ -86,6 +86,14 @@ def assert_marker_where_geometry_says(grid: ViewGrid, tol_px: float = 2.5) -> No
         assert abs(x - expected[0]) <= tol_px and abs(y - expected[1]) <= tol_px, (plane, (x, y), expected)
 
 
+def left_drag(qtbot, view: object, a: tuple[float, float], b: tuple[float, float]) -> None:  # type: ignore[no-untyped-def]
+    """Press the left button at pixel ``a``, move to ``b``, release there."""
+    pa, pb = QPoint(round(a[0]), round(a[1])), QPoint(round(b[0]), round(b[1]))
+    qtbot.mousePress(view, Qt.MouseButton.LeftButton, pos=pa)
+    qtbot.mouseMove(view, pb)
+    qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, pos=pb)
+
+
 def pixel(view: object, x: float, y: float) -> int:
     """Brightest channel of the rendered pixel at (x, y)."""
     return int(view.frame_rgb()[round(y), round(x)].max())  # type: ignore[attr-defined]
@@ -274,10 +282,7 @@ def test_ruler_drag_measures_millimetres_on_the_view(qtbot, grid: ViewGrid) -> N
     coronal.tool = Tool.RULER
     vp: Viewport = coronal.viewport()
     a, b = (-10.0, 0.0, -10.0), (10.0, 0.0, 10.0)
-    pa, pb = vp.to_px(a), vp.to_px(b)
-    qtbot.mousePress(coronal, Qt.MouseButton.LeftButton, pos=QPoint(round(pa[0]), round(pa[1])))
-    qtbot.mouseMove(coronal, QPoint(round(pb[0]), round(pb[1])))
-    qtbot.mouseRelease(coronal, Qt.MouseButton.LeftButton, pos=QPoint(round(pb[0]), round(pb[1])))
+    left_drag(qtbot, coronal, vp.to_px(a), vp.to_px(b))
     assert grid.state is not None
     (ruler,) = grid.state.annotations.items
     assert isinstance(ruler, Ruler)
@@ -327,10 +332,7 @@ def test_ellipse_roi_on_the_marker_reports_its_hu(qtbot, grid: ViewGrid) -> None
     sagittal.tool = Tool.ELLIPSE
     vp = sagittal.viewport()
     x, y, z = LEFT_ANTERIOR_SUPERIOR
-    a, b = vp.to_px((x, y - 4.0, z + 4.0)), vp.to_px((x, y + 4.0, z - 4.0))  # well inside the 16 mm cube
-    qtbot.mousePress(sagittal, Qt.MouseButton.LeftButton, pos=QPoint(round(a[0]), round(a[1])))
-    qtbot.mouseMove(sagittal, QPoint(round(b[0]), round(b[1])))
-    qtbot.mouseRelease(sagittal, Qt.MouseButton.LeftButton, pos=QPoint(round(b[0]), round(b[1])))
+    left_drag(qtbot, sagittal, vp.to_px((x, y - 4.0, z + 4.0)), vp.to_px((x, y + 4.0, z - 4.0)))  # inside the cube
     assert grid.state is not None
     (roi,) = grid.state.annotations.items
     assert isinstance(roi, EllipseRoi)
