@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QPoint, QSettings, QTimer
@@ -39,7 +40,7 @@ def grab_with_views(window: MainWindow) -> QImage:
 def main(folder: str, out: str, ai: bool = False, layout: str = "2x2") -> int:
     app = QApplication(sys.argv[:1])
     apply_dark_theme(app)
-    store = QSettings(tempfile.mktemp(suffix=".ini"), QSettings.Format.IniFormat)
+    store = QSettings(str(Path(tempfile.mkdtemp()) / "settings.ini"), QSettings.Format.IniFormat)
     window = MainWindow(settings=Settings(store))
     window.resize(1500, 950)
     window.show()

@@ -244,3 +244,17 @@ def test_a_series_dragged_from_the_browser_is_shown(qtbot, window: MainWindow, s
     with qtbot.waitSignal(window.loader.loaded, timeout=20000) as loaded:
         window.dropEvent(drop)
     assert loaded.args[1] is window.series_list.candidate(0)
+
+
+def test_a_model_result_for_a_series_no_longer_shown_is_discarded(qtbot, window: MainWindow, study: Path) -> None:
+    from types import SimpleNamespace
+
+    _open(qtbot, window, study)
+    window._inferred = window.volume
+    window.show_series(window.series_list.candidate(0))  # the reader moves on while the model runs
+    assert not window.find_action.isEnabled()
+    qtbot.waitUntil(lambda: window.find_action.isEnabled(), timeout=20000)  # the new volume is loaded
+    stale = SimpleNamespace(findings=("not for this volume",), timings_s={}, device="cpu")
+    window._on_findings(stale)  # type: ignore[arg-type]
+    assert window.findings_table.rowCount() == 0 and window.grid.findings == ()
+    assert "discarded" in window.status_label.text()

@@ -340,3 +340,70 @@ def test_ellipse_roi_on_the_marker_reports_its_hu(qtbot, grid: ViewGrid) -> None
     (label,) = sagittal.annotation_labels()
     assert f"mean {MARKER:.1f} HU, SD 0.0" in label
     assert grid.views[Plane.AXIAL].visible_annotations() == []  # drawn on the sagittal plane only
+
+
+def wheel(view: object, dx: int, dy: int) -> None:
+    from PySide6.QtGui import QWheelEvent
+
+    centre = QPointF(50, 50)
+    view.wheelEvent(QWheelEvent(centre, centre, QPoint(0, 0), QPoint(dx, dy), Qt.MouseButton.NoButton,  # type: ignore[attr-defined]
+                                Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False))
+
+
+def test_trackpad_deltas_add_up_and_sideways_swipes_do_nothing(grid: ViewGrid) -> None:
+    show(grid, marker_volume(AXIAL_AFFINE, (31, 81, 81), LEFT_ANTERIOR_SUPERIOR), (0.0, 0.0, 0.0))
+    assert grid.state is not None
+    axial = grid.views[Plane.AXIAL]
+    wheel(axial, 120, 0)
+    assert grid.state.cursor[2] == 0.0
+    for _ in range(15):
+        wheel(axial, 0, 8)  # one notch's worth in small trackpad steps
+    assert grid.state.cursor[2] == pytest.approx(2.0)  # exactly one 2-mm slice
+
+
+def test_a_stack_without_geometry_gets_one_view_without_letters_or_millimetres(qtbot, grid: ViewGrid) -> None:  # type: ignore[no-untyped-def]
+    from viewer.core.problems import Problem, ProblemCode, Severity
+    from viewer.ui.views.mpr_view import Tool
+
+    base = marker_volume(AXIAL_AFFINE, (31, 81, 81), LEFT_ANTERIOR_SUPERIOR)
+    blind = Volume(base.array, base.affine, base.meta,
+                   problems=(Problem(ProblemCode.MISSING_GEOMETRY, Severity.WARNING, "no positions"),))
+    grid.set_volume(blind)
+    assert [p for p, v in grid.views.items() if v.isVisible()] == [Plane.AXIAL]
+    grid.set_layout(Layout.THREE)
+    assert grid.layout_mode is Layout.ONE  # no reformats of made-up geometry
+    axial = grid.views[Plane.AXIAL]
+    assert axial.overlay_texts()[4:] == ["", "", "", ""] and "2-D" in axial.overlay_texts()[2]
+    with qtbot.waitSignal(axial.probed) as probe:
+        qtbot.mouseMove(axial, QPoint(200, 200))
+    assert probe.args[0] is None  # a value, but no position
+    axial.tool = Tool.RULER
+    left_drag(qtbot, axial, (100, 100), (200, 200))
+    assert grid.state is not None and len(grid.state.annotations) == 0  # no millimetres to measure
+
+
+def test_findings_reach_the_3d_view_when_2x2_is_chosen_later(grid: ViewGrid) -> None:
+    from viewer.core.findings import Finding, Origin, Provenance, RegionMask, new_uid
+    from viewer.core.region_measure import measure_region
+
+    vol = marker_volume(AXIAL_AFFINE, (31, 81, 81), LEFT_ANTERIOR_SUPERIOR)
+    show(grid, vol, (0.0, 0.0, 0.0))
+    region = RegionMask((24, 14, 54), np.ones((5, 9, 9), bool))
+    grid.set_findings((Finding(new_uid(), "lesion", region, measure_region(region, vol), Provenance(Origin.MANUAL)),))
+    grid.set_layout(Layout.FOUR)
+    assert grid.volume_view is not None and len(grid.volume_view.surfaces) == 1
+
+
+def test_measurements_survive_a_switch_to_another_series_and_back(grid: ViewGrid) -> None:
+    from dataclasses import replace
+
+    a = marker_volume(AXIAL_AFFINE, (31, 81, 81), LEFT_ANTERIOR_SUPERIOR)
+    a = Volume(a.array, a.affine, replace(a.meta, series_uid="1.2.3"))
+    b = Volume(a.array, a.affine, replace(a.meta, series_uid="1.2.4"))
+    grid.set_volume(a)
+    assert grid.state is not None
+    grid.state.annotations.add(Ruler((0.0, 0.0, 0.0), (10.0, 0.0, 0.0)))
+    grid.set_volume(b)
+    assert len(grid.state.annotations) == 0
+    grid.set_volume(a)
+    assert len(grid.state.annotations) == 1

@@ -132,3 +132,59 @@ def test_window_width_never_drops_below_one() -> None:
     state = MprState(volume())
     state.set_window(10.0, -50.0)
     assert (state.window.center, state.window.width) == (10.0, 1.0)
+
+
+def test_scrolling_an_oblique_plane_does_not_drift_sideways() -> None:
+    state = MprState(volume())
+    state.rotate(Plane.AXIAL, 30.0)
+    start, n = state.cursor.copy(), state.frames[Plane.CORONAL].normal
+    for _ in range(10):
+        state.scroll(Plane.CORONAL, 1)
+    moved = state.cursor - start
+    assert np.linalg.norm(moved - (moved @ n) * n) < 1e-6  # only along the plane's normal
+    assert moved @ n > 0
+
+
+def test_rotating_back_by_hand_is_not_oblique() -> None:
+    state = MprState(volume())
+    state.rotate(Plane.AXIAL, 10.0)
+    state.rotate(Plane.AXIAL, -10.0)
+    assert not state.oblique
+
+
+def test_a_stack_without_3d_geometry_is_read_in_its_own_plane_only() -> None:
+    from viewer.core.display import slice_text
+    from viewer.core.problems import Problem, ProblemCode, Severity
+
+    vol = volume()
+    flat = Volume(vol.array, vol.affine, problems=(Problem(ProblemCode.LOADED_2D, Severity.WARNING, "gaps"),))
+    state = MprState(flat)
+    assert state.stack_only and state.geometry_known
+    before = state.frames[Plane.CORONAL]
+    state.rotate(Plane.AXIAL, 20.0)
+    assert state.frames[Plane.CORONAL] == before  # nothing to rotate
+    assert slice_text(state, Plane.AXIAL) == "Im 10/20 (2-D: no 3-D position)"  # never a made-up mm position
+    blind = Volume(vol.array, vol.affine, problems=(Problem(ProblemCode.MISSING_GEOMETRY, Severity.WARNING, "none"),))
+    assert not MprState(blind).geometry_known
+
+
+def test_float_data_get_fine_windows_and_values() -> None:
+    from viewer.core.display import value_text, window_text
+
+    fa = Volume(np.linspace(0, 1, 20 * 30 * 40, dtype=np.float32).reshape(20, 30, 40), np.eye(4))
+    state = MprState(fa)
+    state.set_window(0.5, 0.2)
+    assert state.window.width == pytest.approx(0.2)  # not widened to 1
+    assert value_text(0.6021, fa) == "0.6021" and window_text(0.5, 0.2, fa) == "W 0.2  L 0.5"
+    assert value_text(40.4, volume()) == "40"
+
+
+def test_slice_number_is_the_instance_number_along_the_acquisition() -> None:
+    from viewer.core.display import slice_text
+    from viewer.core.volume import InstanceRef
+
+    vol = volume()
+    refs = tuple(InstanceRef("1.2", f"1.2.{k}", 0, 20 - k) for k in range(20))  # head-first: numbers run down
+    state = MprState(Volume(vol.array, vol.affine, instances=refs))
+    assert slice_text(state, Plane.AXIAL).startswith("Im 11/20  ")  # sorted index 9 is instance 11
+    assert slice_text(state, Plane.CORONAL).startswith("Im 15/30  ")  # reformat: position in the stack

@@ -58,7 +58,13 @@ def test_auto_window_mr_background_is_padding() -> None:
 
 
 def test_auto_window_of_a_constant_volume_has_width_one() -> None:
-    assert auto_window(np.full((4, 8, 8), 7.0)) == WindowPreset(7.0, 1.0, "Auto")
+    assert auto_window(np.full((4, 8, 8), 7, np.int16)) == WindowPreset(7.0, 1.0, "Auto")
+
+
+def test_auto_window_of_float_data_keeps_their_scale() -> None:
+    fa = np.random.default_rng(0).uniform(0.2, 0.6, (8, 16, 16)).astype(np.float32)  # e.g. fractional anisotropy
+    w = auto_window(fa)
+    assert 0.3 < w.width < 0.4 and 0.35 < w.center < 0.45  # never widened to 1
 
 
 def test_auto_window_ignores_nan_and_refuses_nothing_to_see() -> None:

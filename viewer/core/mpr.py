@@ -21,6 +21,7 @@ from psygnal import Signal
 
 from viewer.core import geometry
 from viewer.core.annotations import AnnotationList
+from viewer.core.problems import ProblemCode
 from viewer.core.volume import Volume, WindowPreset
 
 Vec = NDArray[np.float64]
@@ -112,6 +113,14 @@ class Camera:
             raise ValueError(f"zoom must be within [0.05, 100]; got {self.zoom}")
 
 
+def native_frame(volume: Volume) -> Frame:
+    """The acquired image plane as stored: columns to the right, rows downwards."""
+    d = volume.direction
+    right, down = d[:, 0], d[:, 1]
+    up = -(down - (down @ right) * right)  # orthogonalised: a sheared grid still gets a valid frame
+    return Frame(_t(right), _t(up))
+
+
 def slice_step_mm(volume: Volume, normal: ArrayLike) -> float:
     """Distance along ``normal`` that moves one voxel: the slice spacing for aligned planes."""
     n = geometry.unit(normal)
@@ -140,31 +149,52 @@ class MprState:
     slab_changed = Signal(object)
     camera_changed = Signal(object)
 
-    def __init__(self, volume: Volume, window: WindowPreset | None = None) -> None:
+    def __init__(self, volume: Volume, window: WindowPreset | None = None,
+                 annotations: AnnotationList | None = None) -> None:
         self.volume = volume
+        codes = {p.code for p in volume.problems}
+        # A stack without 3-D geometry (gaps, localizers, no positions) is shown image by image in its
+        # own plane: its slice step is nominal, so reformats and positions along it would be made up.
+        self.stack_only = bool(codes & {ProblemCode.LOADED_2D, ProblemCode.MISSING_GEOMETRY})
+        self.geometry_known = ProblemCode.MISSING_GEOMETRY not in codes  # orientation and pixel spacing
         k, j, i = volume.shape
         self._corners = volume.index_to_lps(
             np.array([[a, b, c] for a in (0, i - 1) for b in (0, j - 1) for c in (0, k - 1)], float))
         self.cursor: Vec = volume.index_to_lps([(i - 1) // 2, (j - 1) // 2, (k - 1) // 2])
-        self.frames: dict[Plane, Frame] = dict(BASE_FRAMES)
+        self.frames: dict[Plane, Frame] = self._base_frames()
+        self.min_width = _min_width(volume)
         self.window = window or (volume.meta.windows[0] if volume.meta.windows else WindowPreset(40.0, 400.0))
         self.slab = Slab()
         self.cameras: dict[Plane, Camera] = {p: Camera() for p in Plane}
-        self.annotations = AnnotationList()  # rulers and ROIs drawn on this volume
+        self.annotations = annotations if annotations is not None else AnnotationList()  # rulers and ROIs
+
+    def _base_frames(self) -> dict[Plane, Frame]:
+        frames = dict(BASE_FRAMES)
+        if self.stack_only:
+            frames[Plane.AXIAL] = native_frame(self.volume)  # the one view a stack gets
+        return frames
 
     # Cursor -----------------------------------------------------------------------------
     def set_cursor(self, point: ArrayLike) -> None:
-        """Move the crosshair to the voxel centre nearest ``point`` (LPS mm) inside the volume.
+        """Move the crosshair to ``point`` (LPS mm), kept inside the volume.
 
-        Snapping means aligned views always show acquired slices, never a blend of two.
+        While every view plane lies along a volume axis the cursor snaps to the nearest voxel
+        centre, so views show acquired slices, never a blend of two. With an oblique plane it does
+        not: snapping would push the cursor off that plane and make scrolling drift sideways.
         """
-        ijk = np.rint(self.volume.lps_to_index(point))
+        ijk = self.volume.lps_to_index(point)
+        if self._aligned():
+            ijk = np.rint(ijk)
         hi = np.array(self.volume.shape[::-1], float) - 1
         clamped = self.volume.index_to_lps(np.clip(ijk, 0, hi))
         if np.allclose(clamped, self.cursor, atol=1e-9):
             return
         self.cursor = clamped
         self.cursor_changed.emit(clamped.copy())
+
+    def _aligned(self) -> bool:
+        planes = [Plane.AXIAL] if self.stack_only else list(Plane)
+        return all(aligned_axis(self.volume, self.frames[p].normal) is not None for p in planes)
 
     def scroll(self, plane: Plane, steps: float) -> None:
         """Move the cursor ``steps`` slices along ``plane``'s viewing direction."""
@@ -191,6 +221,8 @@ class MprState:
     # Planes -----------------------------------------------------------------------------
     def rotate(self, plane: Plane, angle_deg: float) -> None:
         """Oblique mode: turn the crosshair in ``plane``, i.e. rotate the two other planes about its normal."""
+        if self.stack_only:
+            return  # a stack has no other planes to turn
         axis = self.frames[plane].normal
         for other in Plane:
             if other is not plane:
@@ -199,18 +231,19 @@ class MprState:
 
     def reset_planes(self) -> None:
         """Back to true axial, coronal and sagittal."""
-        self.frames = dict(BASE_FRAMES)
+        self.frames = self._base_frames()
         self.frames_changed.emit()
 
     @property
     def oblique(self) -> bool:
-        """True when any plane is rotated away from its base orientation."""
-        return any(self.frames[p] != BASE_FRAMES[p] for p in Plane)
+        """True when any plane is rotated away from its base orientation (rounding ignored)."""
+        base = self._base_frames()
+        return any(not np.allclose(self.frames[p].normal, base[p].normal, atol=1e-6) for p in Plane)
 
     # Display ----------------------------------------------------------------------------
     def set_window(self, center: float, width: float) -> None:
-        """Window/level in the volume's units; width is kept >= 1."""
-        w = WindowPreset(float(center), max(1.0, float(width)), self.window.name)
+        """Window/level in the volume's units; width is kept >= ``min_width`` (1 for integer data)."""
+        w = WindowPreset(float(center), max(self.min_width, float(width)), self.window.name)
         if (w.center, w.width) == (self.window.center, self.window.width):
             return
         self.window = w
@@ -252,6 +285,15 @@ class MprState:
         pad = max(s)  # voxel centres to voxel edges, roughly
         centre = (pr.max() + pr.min()) / 2 * r + (pu.max() + pu.min()) / 2 * u + float(self.cursor @ n) * n
         return centre, float(pr.max() - pr.min()) + pad, float(pu.max() - pu.min()) + pad
+
+
+def _min_width(volume: Volume) -> float:
+    """Narrowest useful window: 1 for integer data (HU), a ten-thousandth of the range for floats (SUV, FA)."""
+    if np.issubdtype(volume.array.dtype, np.integer):
+        return 1.0
+    a = volume.array[:: max(1, volume.shape[0] // 16)]
+    span = float(np.nanmax(a) - np.nanmin(a)) if a.size else 1.0
+    return max(span * 1e-4, 1e-6)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ class InstanceRef:
     sop_class_uid: str
     sop_instance_uid: str
     frame: int = 0  # 0-based frame number inside a multi-frame instance
+    instance_number: int | None = None  # as the DICOM header says (what PACS shows as "Im")
 
 
 @dataclass(frozen=True)

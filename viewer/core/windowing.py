@@ -46,9 +46,9 @@ def auto_window(array: NDArray[np.generic], sample_max: int = 2_000_000) -> Wind
     1. The sample minimum is padding (outside the scan's field of view, MR background) when it
        holds at least 1 % of the samples; it is left out.
     2. The window runs from the 2nd to the 98th percentile of what remains.
-    3. If that is narrower than 1 (degenerate: e.g. a scan that is nearly all air), values up to
-       -990 HU (air) are left out too and the percentiles taken again.
-    4. The width is at least 1.
+    3. For integer data (HU), if that is narrower than 1 (degenerate: e.g. a scan that is nearly
+       all air), values up to -990 HU (air) are left out too and the percentiles taken again.
+    4. The width is at least 1 for integer data; float data (SUV, FA, ADC) keep their own scale.
 
     Parameters
     ----------
@@ -72,24 +72,25 @@ def auto_window(array: NDArray[np.generic], sample_max: int = 2_000_000) -> Wind
         rest = values[values > floor]
         values = rest if rest.size else values
     lo, hi = _percentile_window(values)
-    if hi - lo < 1.0:
+    integer = np.issubdtype(array.dtype, np.integer)
+    if integer and hi - lo < 1.0:
         tissue = values[values > AIR_HU]
         if tissue.size:
             lo, hi = _percentile_window(tissue)
-    return WindowPreset((lo + hi) / 2.0, max(hi - lo, 1.0), "Auto")
+    return WindowPreset((lo + hi) / 2.0, max(hi - lo, 1.0 if integer else 1e-6), "Auto")
 
 
 def drag_window(center: float, width: float, dx_px: float, dy_px: float,
-                sensitivity: float = 1.0) -> tuple[float, float]:
+                sensitivity: float = 1.0, min_width: float = 1.0) -> tuple[float, float]:
     """New (center, width) after a mouse drag of (dx_px, dy_px) screen pixels.
 
     The RadiAnt / Horos convention: dragging right widens the window (less contrast), left
     narrows it; dragging up lowers the level (brighter image), down raises it. Screen y grows
     downwards, as in Qt. ``sensitivity`` is in display units (HU) per pixel; a caller may scale
-    it with the current width. The width stays at least 1.
+    it with the current width. The width stays at least ``min_width`` (1 suits HU; less for floats).
     """
     if not sensitivity > 0:
         raise ValueError(f"sensitivity must be positive; got {sensitivity}")
     if not width > 0:
         raise ValueError(f"width must be positive; got {width}")
-    return float(center + dy_px * sensitivity), float(max(1.0, width + dx_px * sensitivity))
+    return float(center + dy_px * sensitivity), float(max(min_width, width + dx_px * sensitivity))

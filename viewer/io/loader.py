@@ -201,7 +201,8 @@ def load_series(candidate: SeriesCandidate, on_progress: LoadProgressFn | None =
         problem = Problem(ProblemCode.DECODE_FAILED, Severity.ERROR, exc.reason, exc.frame.file.path)
         raise LoadError(f"{exc.frame.file.path}: {exc.reason}", [problem]) from exc
     instances: tuple[InstanceRef | None, ...] = tuple(
-        InstanceRef(f.file.sop_class_uid, f.file.sop_instance_uid, f.index) for f in candidate.frames)
+        InstanceRef(f.file.sop_class_uid, f.file.sop_instance_uid, f.index, f.file.instance_number)
+        for f in candidate.frames)
     if candidate.mode is LoadMode.RESAMPLED and candidate.grid is not None:
         fill = float(array.min())
         resampled = resample_stack(array, candidate.grid, fill)

@@ -24,6 +24,7 @@ from viewer import PRODUCT_NAME
 from viewer.core.volume import Volume
 from viewer.io.series import SeriesCandidate
 from viewer.io.study import StudyScan
+from viewer.core.display import lps_text, value_text
 from viewer.core.mpr import MprState
 from viewer.ui.panels.findings_panel import FindingsTable
 from viewer.ui.panels.series_panel import ProblemsPanel, SeriesList
@@ -75,6 +76,7 @@ class MainWindow(QMainWindow):
                    Qt.DockWidgetArea.RightDockWidgetArea)
         self.findings_table.point_requested.connect(self._go_to)
         self.inference: InferenceWorker | None = None
+        self._inferred: Volume | None = None  # the volume the running model was given
         self.loader = StudyLoader()
         self._wire_loader()
         self._build_status_bar()
@@ -150,9 +152,16 @@ class MainWindow(QMainWindow):
         self.settings.last_folder = path
         self.settings.add_recent(path)
         self.grid.preview = True  # the new study's first decoded image may replace what is shown
+        self._leave_volume()
         self.status_label.setText(f"Opening {path}")
         self._busy(True)
         self.loader.open(path)
+
+    def _leave_volume(self) -> None:
+        """Another volume is coming: stop a model run on this one, and no AI until the new one is loaded."""
+        if self.inference is not None:
+            self.inference.cancel()
+        self.find_action.setEnabled(False)
 
     def open_demo(self) -> None:
         """Open the demo study, generating it first (off the GUI thread) on the first run."""
@@ -167,6 +176,7 @@ class MainWindow(QMainWindow):
 
     def show_series(self, candidate: SeriesCandidate) -> None:
         """Load and show ``candidate``."""
+        self._leave_volume()
         self._busy(True)
         self.loader.load(candidate)
 
@@ -193,11 +203,13 @@ class MainWindow(QMainWindow):
         self.inference.failed.connect(self._on_failed)
         self.inference.cancelled.connect(lambda: self._on_failed("Inference cancelled"))
         self._busy(True)
+        self._inferred = self.volume
         self.inference.start(self.volume)
 
     def _on_findings(self, result: InferenceResult) -> None:
         self._busy(False)
-        if self.volume is None:
+        if self.volume is None or self._inferred is not self.volume:
+            self.status_label.setText("A model result for a series no longer shown was discarded")
             return
         self.findings_table.set_findings(result.findings, self.volume)
         self.grid.set_findings(result.findings)
@@ -210,11 +222,14 @@ class MainWindow(QMainWindow):
         if self.grid.state is not None:
             self.grid.state.set_cursor(point)
 
-    def _on_probe(self, point: np.ndarray, value: float | None) -> None:
-        where = "  ".join(f"{('RL', 'AP', 'IS')[n][int(c >= 0)]} {abs(c):.1f}" for n, c in enumerate(point))
-        units = self.volume.meta.units if self.volume is not None else ""
-        shown = "outside" if value is None else f"{value:.0f} {units}".strip()
-        self.probe_label.setText(f"{shown}   ({where} mm)")
+    def _on_probe(self, point: np.ndarray | None, value: float | None) -> None:
+        state = self.grid.state
+        if state is None:
+            return
+        text = value_text(value, state.volume)
+        if state.slab.thickness_mm > 0 and value is not None:
+            text += " (centre of the slab)"  # the probe reads the plane through the cursor, not the MIP
+        self.probe_label.setText(text + (f"   ({lps_text(point)})" if point is not None else ""))
 
     def show_help(self) -> None:
         """The keyboard and mouse reference, made from the actions themselves (never out of date)."""

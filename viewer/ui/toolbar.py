@@ -49,6 +49,7 @@ class ReadingToolbar(QToolBar):
         self.addWidget(self.slab_mm)
         self.addSeparator()
         self.addAction(reading.cine_action)
+        self._state: MprState | None = None
         reading.grid.state_changed.connect(self._follow)
 
     def _preset(self, index: int) -> None:
@@ -66,6 +67,9 @@ class ReadingToolbar(QToolBar):
 
     def _follow(self, state: MprState) -> None:
         """Keep the slab controls showing what the state says (keys change it too)."""
+        if self._state is not None:
+            self._state.slab_changed.disconnect(self._show_slab)
+        self._state = state
         state.slab_changed.connect(self._show_slab)
         self._show_slab(state.slab)
 

@@ -9,6 +9,7 @@ changes: a VTK text update costs milliseconds per frame.
 from __future__ import annotations
 
 import math
+from enum import Enum
 
 import numpy as np
 from PySide6.QtCore import QPointF, Qt, Signal
@@ -25,6 +26,7 @@ from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
 
 from viewer.core.annotations import Annotation, EllipseRoi, Ruler
 from viewer.core.findings import Finding
+from viewer.core.display import slice_text, window_text
 from viewer.core.geometry import orientation_letters
 from viewer.core.mpr import MprState, Plane, Viewport, slice_step_mm
 from viewer.ui.views.overlays import AnnotationActor, CrosshairActor, FindingAxesActor, OverlayText, ScaleBar
@@ -34,7 +36,7 @@ PLANE_COLOURS = {Plane.AXIAL: (0.95, 0.3, 0.3), Plane.CORONAL: (0.3, 0.85, 0.3),
 _DISTANCE = 1000.0  # camera distance from the plane, mm (parallel projection: only clipping cares)
 
 
-class Tool:
+class Tool(str, Enum):
     """What the left mouse button does."""
 
     CROSSHAIR = "crosshair"
@@ -50,7 +52,7 @@ class MprView(QVTKRenderWindowInteractor):
     """A VTK reslice view of one plane of the shared state."""
 
     activated = Signal(object)  # Plane: this view was clicked
-    probed = Signal(object, object)  # LPS point (ndarray) and value (float | None) under the mouse
+    probed = Signal(object, object)  # LPS point (ndarray, None where unknown) and value (float | None) under the mouse
     rendered = Signal()
 
     def __init__(self, plane: Plane, parent: QWidget | None = None) -> None:
@@ -87,6 +89,7 @@ class MprView(QVTKRenderWindowInteractor):
         self._notes = AnnotationActor(self._renderer)
         self._pending: Annotation | None = None  # a ruler or ROI being drawn
         self._anchor: np.ndarray | None = None
+        self._wheel = 0  # wheel delta not yet turned into whole slices
         self._renderer.AddViewProp(self._slice)
         self._renderer.AddActor(self._crosshair.actor)
         self._renderer.AddActor(self._axes.actor)
@@ -160,15 +163,33 @@ class MprView(QVTKRenderWindowInteractor):
         self._property.SetColorWindow(state.window.width)
         self._property.SetColorLevel(state.window.center)
         self._apply_slab(state)
-        others = [p for p in Plane if p is not self.plane]
+        others = [] if state.stack_only else [p for p in Plane if p is not self.plane]
         lines = [(np.cross(normal, state.frames[p].normal), PLANE_COLOURS[p]) for p in others]
         self._crosshair.update(state.cursor, normal, lines, vp.mm_per_px)
         self._axes.update(self.findings, state.cursor, normal, state.volume.spacing)
-        self._scale.update(vp.mm_per_px, vp.width_px)
-        self._notes.update(self.visible_annotations(), normal, state.volume, vp.to_px)
-        letters = ("", "", "", "") if self.preview else self._edge_letters(frame.right, frame.up)
+        dpr = self.devicePixelRatioF()  # VTK draws in device pixels, Qt measures in logical ones
+        self._scale.update(vp.mm_per_px / dpr, round(vp.width_px * dpr), self.measurable)
+        self._notes.update(self.visible_annotations(), normal, state.volume,
+                           lambda p: tuple(c * dpr for c in vp.to_px(p)),  # type: ignore[arg-type, return-value]
+                           "\n(centre plane, not the slab)" if state.slab.thickness_mm > 0 else "")
+        letters = self._edge_letters(frame.right, frame.up) if self.orientation_known else ("", "", "", "")
         self._text.update(self._corner_texts(state), letters)
         self.render_now()
+
+    @property
+    def orientation_known(self) -> bool:
+        """False for a preview or a series without orientation: no letters then."""
+        return self.state is not None and not self.preview and self.state.geometry_known
+
+    @property
+    def measurable(self) -> bool:
+        """True when millimetres on this view are real (not a preview, pixel spacing known)."""
+        return self.orientation_known
+
+    @property
+    def position_known(self) -> bool:
+        """True when the LPS position under the mouse is real in all three coordinates."""
+        return self.measurable and self.state is not None and not self.state.stack_only
 
     def visible_annotations(self) -> list[Annotation]:
         """Rulers and ROIs on this view's current plane (and the one being drawn)."""
@@ -193,9 +214,7 @@ class MprView(QVTKRenderWindowInteractor):
     # Overlay text -------------------------------------------------------------------------
     def _corner_texts(self, state: MprState) -> tuple[str, str, str, str]:
         m = state.volume.meta
-        index, count, _ = state.slice_position(self.plane)
-        where = f"Im {index + 1}/{count}" if index is not None else "Oblique"
-        where += "  " + position_text(state.cursor, state.frames[self.plane].normal)
+        where = "Preview (loading)" if self.preview else slice_text(state, self.plane)
         slab = state.slab
         slab_text = f"\n{slab.mode.value.upper()} {slab.thickness_mm:.0f} mm" if slab.thickness_mm > 0 else ""
         zoom = state.cameras[self.plane].zoom
@@ -203,7 +222,7 @@ class MprView(QVTKRenderWindowInteractor):
         top_left = f"{m.patient_name}\n{m.patient_id}  {m.patient_sex}  {m.patient_birth_date}\n{m.study_date}"
         top_right = f"{m.series_description}\n{m.modality}  {plane}"
         bottom_left = f"{where}{slab_text}"
-        bottom_right = (f"W {state.window.width:.0f}  L {state.window.center:.0f}\nZoom {zoom:.2f}x"
+        bottom_right = (f"{window_text(state.window.center, state.window.width, state.volume)}\nZoom {zoom:.2f}x"
                         + ("\nRESAMPLED" if state.volume.resampled else ""))
         chars = max(8, int((self.width() / 2 - 20) / 7.5))  # names and descriptions: cut so top corners never collide
         return _fit(top_left, chars), _fit(top_right, chars), bottom_left, bottom_right
@@ -239,7 +258,7 @@ class MprView(QVTKRenderWindowInteractor):
             return
         if tool == Tool.CROSSHAIR:
             self.state.set_cursor(point)
-        elif tool in (Tool.RULER, Tool.ELLIPSE):
+        elif tool in (Tool.RULER, Tool.ELLIPSE) and self.measurable:
             self._anchor = point
 
     def _left_tool(self, mods: Qt.KeyboardModifier) -> str:
@@ -255,7 +274,7 @@ class MprView(QVTKRenderWindowInteractor):
         pos = event.position()
         vp = self.viewport()
         point = vp.to_lps(pos.x(), pos.y())
-        self.probed.emit(point, self.state.value_at(point))
+        self.probed.emit(point if self.position_known else None, self.state.value_at(point))
         if self._drag is None:
             return
         button, last, mods = self._drag
@@ -274,7 +293,7 @@ class MprView(QVTKRenderWindowInteractor):
             from viewer.core.windowing import drag_window
 
             state.set_window(*drag_window(state.window.center, state.window.width, dx, dy,
-                                          _window_sensitivity(state)))
+                                          _window_sensitivity(state), state.min_width))
         elif action == Tool.PAN:
             state.pan_by(self.plane, -dx * vp.mm_per_px, dy * vp.mm_per_px)
         elif action == Tool.ZOOM:
@@ -315,11 +334,17 @@ class MprView(QVTKRenderWindowInteractor):
         if self.state is None:
             return
         self.activated.emit(self.plane)
-        steps = event.angleDelta().y() / 120.0
+        dy = event.angleDelta().y()
+        if dy == 0:
+            return  # a sideways wheel or trackpad swipe is not a slice change
         if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
-            self.state.zoom_by(self.plane, 1.15 ** steps)
-        else:
-            self.state.scroll(self.plane, round(steps) or (1 if steps > 0 else -1))
+            self.state.zoom_by(self.plane, 1.15 ** (dy / 120.0))
+            return
+        self._wheel += dy  # trackpads send many small deltas: one slice per notch's worth (120)
+        steps = int(self._wheel / 120)
+        if steps:
+            self._wheel -= steps * 120
+            self.state.scroll(self.plane, steps)
 
     def keyPressEvent(self, event: object) -> None:  # noqa: N802
         # Never forward keys to VTK: its default style quits on 'e'/'q'. The window's actions handle keys.
@@ -351,14 +376,7 @@ def slice_tolerance(state: MprState, normal: np.ndarray) -> float:
     return slice_step_mm(state.volume, normal) / 2 + 1e-6
 
 
-def position_text(cursor: np.ndarray, normal: np.ndarray) -> str:
-    """The cursor's coordinate along the patient axis closest to ``normal``, e.g. ``"S 36.0 mm"``."""
-    axis = int(np.argmax(np.abs(normal)))
-    value = float(cursor[axis])
-    return f"{('RL', 'AP', 'IS')[axis][int(value >= 0)]} {abs(value):.1f} mm"
-
-
 def _window_sensitivity(state: MprState) -> float:
-    """Window change per pixel of drag: larger for CT's wide range than for a narrow MR range."""
-    return max(1.0, state.window.width / 200.0)
+    """Window change per pixel of drag: larger for CT's wide range than for a narrow MR or SUV range."""
+    return max(state.min_width, state.window.width / 200.0)
 

@@ -170,17 +170,20 @@ class ScaleBar:
         self.actor.SetMapper(self.mapper)
         self.actor.GetProperty().SetColor(0.92, 0.92, 0.75)
         self.actor.GetProperty().SetLineWidth(2)
+        self.mapper.SetInputData(vtkPolyData())  # something to draw before the first update
         renderer.AddViewProp(self.actor)
         self.label = _text_actor(renderer, 0.62, 0.005, "centre", "bottom", 11)
-        self._key: tuple[float, int] = (0.0, 0)
+        self._key: tuple[float, int, bool] = (0.0, 0, True)
         self.length_mm = 0.0
 
-    def update(self, mm_per_px: float, width_px: int) -> None:
-        """Redraw for ``mm_per_px`` in a view ``width_px`` wide."""
-        key = (round(mm_per_px, 6), width_px)
+    def update(self, mm_per_px: float, width_px: int, shown: bool = True) -> None:
+        """Redraw for ``mm_per_px`` in a view ``width_px`` wide (both in device pixels); hide if not ``shown``."""
+        key = (round(mm_per_px, 6), width_px, shown)
         if key == self._key:
             return
         self._key = key
+        self.actor.SetVisibility(shown)
+        self.label.SetVisibility(shown)
         self.length_mm = nice_length(width_px * mm_per_px / 5)
         px = self.length_mm / mm_per_px
         x0, y = width_px * 0.62, 24.0  # right of the bottom orientation letter
@@ -205,8 +208,11 @@ class AnnotationActor(_LineActor):
         self._stats: dict[str, tuple[object, str]] = {}  # uid -> (annotation, label), recomputed on edit
 
     def update(self, annotations: Sequence[Annotation], normal: ArrayLike, volume: Volume,
-               to_px: Callable[[ArrayLike], tuple[float, float]]) -> None:
-        """Draw ``annotations`` (already filtered to this plane) and place their labels."""
+               to_px: Callable[[ArrayLike], tuple[float, float]], roi_note: str = "") -> None:
+        """Draw ``annotations`` (already filtered to this plane) and place their labels (device px).
+
+        ``roi_note`` is added to ROI statistics, e.g. to say they come from the plane, not a slab.
+        """
         lift = -_LIFT * np.asarray(normal, float)
         segments: list[tuple[ArrayLike, ArrayLike, tuple[float, float, float]]] = []
         texts: list[tuple[str, tuple[float, float]]] = []
@@ -219,7 +225,7 @@ class AnnotationActor(_LineActor):
                 ring = np.asarray(a.center) + np.outer(np.cos(t), a.u) + np.outer(np.sin(t), a.v) + lift
                 segments += [(ring[n], ring[n + 1], self.RGB) for n in range(64)]
                 x, y = to_px(np.asarray(a.center) + np.asarray(a.u))
-                texts.append((self._roi_label(a, volume), (x + 6, y)))
+                texts.append((self._roi_label(a, volume) + roi_note, (x + 6, y)))
         self.set(segments)
         self._place_labels(texts)
 

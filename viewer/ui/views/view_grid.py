@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from enum import Enum
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QApplication, QFrame, QGridLayout, QVBoxLayout, QWidget
 
+from viewer.core.annotations import AnnotationList
 from viewer.core.findings import Finding
 from viewer.core.mpr import MprState, Plane
 from viewer.core.volume import SeriesMeta, Volume
 from viewer.ui.views.mpr_view import MprView
 from viewer.ui.views.vtk_convert import image_data
+
+if TYPE_CHECKING:  # the 3-D view loads only when the 2x2 layout is first shown
+    from viewer.ui.views.volume_view import VolumeView
 
 
 class Layout(str, Enum):
@@ -49,8 +54,10 @@ class ViewGrid(QWidget):
         super().__init__(parent)
         self.views = {p: MprView(p) for p in Plane}
         self.borders = {p: _Border(v) for p, v in self.views.items()}
-        self.volume_view: QWidget | None = None
+        self.volume_view: VolumeView | None = None
         self.state: MprState | None = None
+        self.findings: tuple[Finding, ...] = ()
+        self._annotations: dict[str, AnnotationList] = {}  # per series: measurements survive a switch
         self.preview = False
         self.layout_mode = Layout.THREE
         self.active = Plane.AXIAL
@@ -70,13 +77,19 @@ class ViewGrid(QWidget):
     def set_volume(self, volume: Volume, preview: bool = False) -> MprState:
         """Show ``volume`` in every view with a fresh reading state."""
         self.preview = preview
-        self.state = MprState(volume)
+        key = volume.meta.series_uid or volume.meta.source
+        notes = self._annotations.setdefault(key, AnnotationList()) if key and not preview else None
+        self.state = MprState(volume, annotations=notes)
+        self.findings = ()
         image = image_data(volume)
         for view in self.views.values():
             view.preview = preview
             view.set_state(self.state, image)
         if self.volume_view is not None:
-            self.volume_view.set_state(self.state, image)  # type: ignore[attr-defined]
+            self.volume_view.set_state(self.state, image)
+        if self.state.stack_only:
+            self.set_active(Plane.AXIAL)  # a stack has one view: its own image plane
+            self.set_layout(Layout.ONE)
         self.state_changed.emit(self.state)
         return self.state
 
@@ -88,13 +101,16 @@ class ViewGrid(QWidget):
 
     def set_findings(self, findings: tuple[Finding, ...]) -> None:
         """Draw ``findings`` in every view."""
+        self.findings = findings
         for view in self.views.values():
             view.set_findings(findings)
         if self.volume_view is not None:
-            self.volume_view.set_findings(findings)  # type: ignore[attr-defined]
+            self.volume_view.set_findings(findings)
 
     def set_active(self, plane: Plane) -> None:
         """Make ``plane``'s view the one keys act on (and the one 1x1 shows)."""
+        if self.state is not None and self.state.stack_only and plane is not Plane.AXIAL:
+            return  # a stack has only its own image plane
         changed = plane is not self.active
         self.active = plane
         for p, view in self.views.items():
@@ -105,8 +121,12 @@ class ViewGrid(QWidget):
         self.active_changed.emit(plane)
 
     def set_layout(self, layout: Layout | str) -> None:
-        """Arrange the views: 1x1 (active plane), 1x3 (three planes), 2x2 (three planes + 3-D)."""
-        self.layout_mode = Layout(layout)
+        """Arrange the views: 1x1 (active plane), 1x3 (three planes), 2x2 (three planes + 3-D).
+
+        A stack without 3-D geometry always gets 1x1: there are no other planes to show.
+        """
+        stack = self.state is not None and self.state.stack_only
+        self.layout_mode = Layout.ONE if stack else Layout(layout)
         had_focus = self.isAncestorOf(QApplication.focusWidget()) if QApplication.focusWidget() else False
         for w in list(self.borders.values()) + ([self.volume_view] if self.volume_view else []):
             self._grid.removeWidget(w)
@@ -130,11 +150,13 @@ class ViewGrid(QWidget):
             used = {Layout.ONE: 1, Layout.THREE: 3, Layout.FOUR: 2}[self.layout_mode]
             self._grid.setColumnStretch(c, 1 if c < used else 0)
 
-    def _volume_view(self) -> QWidget:
+    def _volume_view(self) -> VolumeView:
         if self.volume_view is None:
             from viewer.ui.views.volume_view import VolumeView
 
             self.volume_view = VolumeView()
-            if self.state is not None:
-                self.volume_view.set_state(self.state, self.views[Plane.AXIAL].image)
+            image = self.views[Plane.AXIAL].image
+            if self.state is not None and image is not None:
+                self.volume_view.set_state(self.state, image)
+                self.volume_view.set_findings(self.findings)  # found before 2x2 was first chosen
         return self.volume_view

@@ -62,7 +62,10 @@ class VolumeView(QVTKRenderWindowInteractor):
         return list(self._surfaces)
 
     def set_state(self, state: MprState, image: vtkImageData) -> None:
-        """Show ``state``'s volume and follow its cursor, planes and window."""
+        """Show ``state``'s volume and follow its cursor, planes and window (no findings until set)."""
+        if self.state is not None:
+            for sig in (self.state.cursor_changed, self.state.frames_changed, self.state.window_changed):
+                sig.disconnect(self._on_change)
         self.state = state
         matrix = placement(state.volume)
         for p, prop in self._slices.items():

@@ -20,6 +20,8 @@ def image_data(volume: Volume) -> vtkImageData:
     left-handed grids render in patient space without resampling.
     """
     arr = np.ascontiguousarray(volume.array)
+    if not arr.dtype.isnative:  # VTK reads native byte order only
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     k, j, i = arr.shape
     img = vtkImageData()
     img.SetDimensions(i, j, k)

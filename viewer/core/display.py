@@ -1,0 +1,65 @@
+"""Texts a reader sees about positions, values and slices; one definition for every view and panel."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from viewer.core.mpr import MprState, Plane, aligned_axis
+from viewer.core.volume import Volume
+
+_AXIS_LETTERS = (("R", "L"), ("A", "P"), ("I", "S"))
+
+
+def axis_text(value: float, axis: int) -> str:
+    """An LPS coordinate with its patient letter, e.g. ``"L 12.3"`` for x = +12.3 mm."""
+    return f"{_AXIS_LETTERS[axis][int(value >= 0)]} {abs(value):.1f}"
+
+
+def lps_text(point: ArrayLike) -> str:
+    """A patient position in words the reader checks at a glance: ``"L 12.3  P 4.5  S 67.0 mm"``."""
+    p = np.asarray(point, dtype=np.float64)
+    return "  ".join(axis_text(float(p[a]), a) for a in range(3)) + " mm"
+
+
+def position_text(cursor: ArrayLike, normal: ArrayLike) -> str:
+    """The cursor's coordinate along the patient axis closest to ``normal``, e.g. ``"S 36.0 mm"``."""
+    c, n = np.asarray(cursor, float), np.asarray(normal, float)
+    axis = int(np.argmax(np.abs(n)))
+    return axis_text(float(c[axis]), axis) + " mm"
+
+
+def value_text(value: float | None, volume: Volume) -> str:
+    """A voxel value with its units: whole numbers for integer data (HU), 4 significant digits for floats."""
+    if value is None:
+        return "outside"
+    shown = f"{value:.0f}" if np.issubdtype(volume.array.dtype, np.integer) else f"{value:.4g}"
+    return f"{shown} {volume.meta.units}".strip()
+
+
+def window_text(center: float, width: float, volume: Volume) -> str:
+    """``"W 400  L 40"``, with decimals where the data are floats."""
+    if np.issubdtype(volume.array.dtype, np.integer):
+        return f"W {width:.0f}  L {center:.0f}"
+    return f"W {width:.4g}  L {center:.4g}"
+
+
+def slice_text(state: MprState, plane: Plane) -> str:
+    """Where ``plane`` cuts: ``"Im 57/200  S 36.0 mm"``, ``"Oblique  A 12.0 mm"`` or ``"Im 3/12 (2-D)"``.
+
+    Along the acquisition axis the number is the DICOM InstanceNumber when every slice has a
+    distinct one (what PACS shows), else the position in the sorted stack.
+    """
+    vol = state.volume
+    normal = state.frames[plane].normal
+    index, count, _ = state.slice_position(plane)
+    if index is None:
+        return "Oblique  " + position_text(state.cursor, normal)
+    number = index + 1
+    numbers = [ref.instance_number if ref is not None else None for ref in vol.instances]
+    distinct = len(numbers) == count and None not in numbers and len(set(numbers)) == count
+    if aligned_axis(vol, normal) == 2 and distinct:
+        number = int(numbers[index])  # type: ignore[arg-type]
+    if state.stack_only:
+        return f"Im {number}/{count} (2-D: no 3-D position)"
+    return f"Im {number}/{count}  " + position_text(state.cursor, normal)
