@@ -407,3 +407,26 @@ def test_measurements_survive_a_switch_to_another_series_and_back(grid: ViewGrid
     assert len(grid.state.annotations) == 0
     grid.set_volume(a)
     assert len(grid.state.annotations) == 1
+
+
+def test_dragging_a_ruler_end_edits_it_and_delete_removes_the_one_under_the_mouse(qtbot, grid: ViewGrid) -> None:  # type: ignore[no-untyped-def]
+    from viewer.ui.reading_actions import ReadingActions
+    from viewer.ui.views.mpr_view import Tool
+
+    show(grid, marker_volume(AXIAL_AFFINE, (31, 81, 81), LEFT_ANTERIOR_SUPERIOR), (0.0, 0.0, 0.0))
+    assert grid.state is not None
+    axial = grid.views[Plane.AXIAL]
+    axial.tool = Tool.RULER
+    vp = axial.viewport()
+    first, second = Ruler((-20.0, -20.0, 0.0), (-10.0, -20.0, 0.0)), Ruler((0.0, 10.0, 0.0), (20.0, 10.0, 0.0))
+    grid.state.annotations.add(first)
+    grid.state.annotations.add(second)
+    left_drag(qtbot, axial, vp.to_px(first.b), vp.to_px((0.0, -20.0, 0.0)))  # pull the end 10 mm further
+    edited = grid.state.annotations.get(first.uid)
+    assert edited.length_mm == pytest.approx(20.0, abs=2 * vp.mm_per_px) and len(grid.state.annotations) == 2
+    actions = ReadingActions(grid, grid)
+    x, y = vp.to_px((-15.0, -20.0, 0.0))  # on the first ruler, not the newest
+    qtbot.mouseMove(axial, QPoint(round(x), round(y)))
+    assert axial.annotation_under_mouse() == edited
+    actions.delete_measurement()
+    assert [a.uid for a in grid.state.annotations] == [second.uid]

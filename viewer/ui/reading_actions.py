@@ -103,7 +103,8 @@ class ReadingActions(QObject):
             self.tool_actions[tool] = a
         self.tool_actions[Tool.CROSSHAIR].setChecked(True)
         menu.addSeparator()
-        self._action(menu, "Delete last measurement", ["Delete", "Backspace"], self._delete_last)
+        self._action(menu, "Delete the measurement under the mouse (else the last)", ["Delete", "Backspace"],
+                     self.delete_measurement)
 
     # Slots ------------------------------------------------------------------------------
     def _with_state(self, fn: Callable[..., object]) -> None:
@@ -142,10 +143,14 @@ class ReadingActions(QObject):
             view.tool = tool
         self.tool_actions[tool].setChecked(True)
 
-    def _delete_last(self) -> None:
+    def delete_measurement(self) -> None:
+        """Remove the ruler or ROI under the mouse in any view, else the newest one."""
         state = self.grid.state
-        if state is not None and len(state.annotations):
-            state.annotations.remove(state.annotations.items[-1].uid)
+        if state is None or not len(state.annotations):
+            return
+        hits = [v.annotation_under_mouse() for v in self.grid.views.values() if v.isVisible() and v.underMouse()]
+        target = next((a for a in hits if a is not None and a.uid in state.annotations), state.annotations.items[-1])
+        state.annotations.remove(target.uid)
 
     def toggle_cine(self) -> None:
         """Start or stop playing through the active view's slices."""

@@ -24,11 +24,12 @@ import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  (registers the OpenGL backe
 import vtkmodules.vtkRenderingFreeType  # noqa: F401  (text)
 from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
 
-from viewer.core.annotations import Annotation, EllipseRoi, Ruler
+from viewer.core.annotations import Annotation
 from viewer.core.findings import Finding
 from viewer.core.display import slice_text, window_text
 from viewer.core.geometry import orientation_letters
 from viewer.core.mpr import MprState, Plane, Viewport, slice_step_mm
+from viewer.ui.views.measure_tool import MeasureTool, annotation_at
 from viewer.ui.views.overlays import AnnotationActor, CrosshairActor, FindingAxesActor, OverlayText, ScaleBar
 from viewer.ui.views.vtk_convert import frame_rgb, placement
 
@@ -87,8 +88,8 @@ class MprView(QVTKRenderWindowInteractor):
         self._text = OverlayText(self._renderer)
         self._scale = ScaleBar(self._renderer)
         self._notes = AnnotationActor(self._renderer)
-        self._pending: Annotation | None = None  # a ruler or ROI being drawn
-        self._anchor: np.ndarray | None = None
+        self._measure = MeasureTool(lambda: self.state.annotations if self.state is not None else None)
+        self._mouse = QPointF(-1, -1)  # last position, for "delete the measurement under the mouse"
         self._wheel = 0  # wheel delta not yet turned into whole slices
         self._renderer.AddViewProp(self._slice)
         self._renderer.AddActor(self._crosshair.actor)
@@ -197,7 +198,14 @@ class MprView(QVTKRenderWindowInteractor):
         n = self.state.frames[self.plane].normal
         tolerance = slice_tolerance(self.state, n)
         shown = list(self.state.annotations.on_slice(self.state.cursor, n, tolerance))
-        return shown + ([self._pending] if self._pending is not None else [])
+        pending = self._measure.pending
+        return shown + ([pending] if pending is not None else [])
+
+    def annotation_under_mouse(self) -> Annotation | None:
+        """The ruler or ROI under the mouse on this view, if any."""
+        if self.state is None:
+            return None
+        return annotation_at(self.visible_annotations(), self.viewport(), self._mouse.x(), self._mouse.y())
 
     def _apply_slab(self, state: MprState) -> None:
         slab = state.slab
@@ -252,14 +260,14 @@ class MprView(QVTKRenderWindowInteractor):
             return
         self.activated.emit(self.plane)
         self._drag = (event.button(), event.position(), event.modifiers())
-        point = self.viewport().to_lps(event.position().x(), event.position().y())
+        vp, pos = self.viewport(), event.position()
         tool = self._left_tool(event.modifiers())
         if event.button() != Qt.MouseButton.LeftButton:
             return
         if tool == Tool.CROSSHAIR:
-            self.state.set_cursor(point)
+            self.state.set_cursor(vp.to_lps(pos.x(), pos.y()))
         elif tool in (Tool.RULER, Tool.ELLIPSE) and self.measurable:
-            self._anchor = point
+            self._measure.press(tool.value, vp, self.visible_annotations(), pos.x(), pos.y())
 
     def _left_tool(self, mods: Qt.KeyboardModifier) -> str:
         if mods & Qt.KeyboardModifier.ShiftModifier:
@@ -271,7 +279,7 @@ class MprView(QVTKRenderWindowInteractor):
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         if self.state is None:
             return
-        pos = event.position()
+        pos = self._mouse = event.position()
         vp = self.viewport()
         point = vp.to_lps(pos.x(), pos.y())
         self.probed.emit(point if self.position_known else None, self.state.value_at(point))
@@ -298,34 +306,19 @@ class MprView(QVTKRenderWindowInteractor):
             state.pan_by(self.plane, -dx * vp.mm_per_px, dy * vp.mm_per_px)
         elif action == Tool.ZOOM:
             state.zoom_by(self.plane, math.exp(-dy / 150.0))
-        elif action in (Tool.RULER, Tool.ELLIPSE) and self._anchor is not None:
-            self._pending = self._drawn(action, self._anchor, vp.to_lps(pos.x(), pos.y()))
-            self.refresh()
+        elif action in (Tool.RULER, Tool.ELLIPSE):
+            if self._measure.move(vp, state.frames[self.plane], pos.x(), pos.y()):
+                self.refresh()
         elif action == Tool.ROTATE:
             cx, cy = vp.to_px(state.cursor)
             a0 = math.atan2(last.y() - cy, last.x() - cx)
             a1 = math.atan2(pos.y() - cy, pos.x() - cx)
             state.rotate(self.plane, math.degrees(a1 - a0))
 
-    def _drawn(self, tool: str, a: np.ndarray, b: np.ndarray) -> Annotation | None:
-        frame = self.state.frames[self.plane] if self.state is not None else None
-        if tool == Tool.RULER:
-            return Ruler(tuple(a), tuple(b))
-        try:
-            assert frame is not None
-            return EllipseRoi.from_corners(a, b, frame.right, frame.up)
-        except ValueError:  # a zero-width drag: nothing to show yet
-            return None
-
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         self._drag = None
-        pending, self._pending, self._anchor = self._pending, None, None
-        if pending is not None and self.state is not None:
-            big_enough = pending.length_mm >= 1.0 if isinstance(pending, Ruler) else pending.area_mm2 >= 1.0
-            if big_enough:
-                self.state.annotations.add(pending)  # emits added: the views redraw
-            else:
-                self.refresh()
+        if self._measure.release():
+            self.refresh()
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         self.mousePressEvent(event)
