@@ -127,7 +127,8 @@ def view_latency(n: int) -> dict[str, dict[str, float]]:
     results["scroll, 3 views, 10 mm MIP slab"] = time_events(app, grid, lambda s: wheel(axial, s), n // 2)
     state.set_slab(Slab())
     renderer = axial.GetRenderWindow().ReportCapabilities().splitlines()
-    results["_renderer"] = {"opengl": next((line for line in renderer if "renderer" in line.lower()), "?")}  # type: ignore[dict-item]
+    results["_renderer"] = {"opengl": next((line.split(":", 1)[1].strip() for line in renderer
+                                            if line.lower().startswith("opengl renderer string")), "?")}  # type: ignore[dict-item]
     return results
 
 

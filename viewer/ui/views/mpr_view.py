@@ -17,7 +17,7 @@ from PySide6.QtGui import QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QWidget
 from vtkmodules.vtkCommonDataModel import vtkImageData
 from vtkmodules.vtkInteractionStyle import vtkInteractorStyleUser
-from vtkmodules.vtkRenderingCore import vtkImageProperty, vtkImageSlice, vtkRenderer
+from vtkmodules.vtkRenderingCore import vtkImageProperty, vtkImageSlice, vtkImageSliceMapper, vtkRenderer
 from vtkmodules.vtkRenderingImage import vtkImageResliceMapper
 
 import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  (registers the OpenGL backend)
@@ -28,7 +28,7 @@ from viewer.core.annotations import Annotation
 from viewer.core.findings import Finding
 from viewer.core.display import slice_text, window_text
 from viewer.core.geometry import orientation_letters
-from viewer.core.mpr import MprState, Plane, Viewport, slice_step_mm
+from viewer.core.mpr import MprState, Plane, Viewport, aligned_axis, slice_step_mm
 from viewer.ui.views.measure_tool import MeasureTool, annotation_at
 from viewer.ui.views.overlays import AnnotationActor, CrosshairActor, FindingAxesActor, OverlayText, ScaleBar
 from viewer.ui.views.vtk_convert import frame_rgb, placement
@@ -74,10 +74,14 @@ class MprView(QVTKRenderWindowInteractor):
         window.SetMultiSamples(0)  # MSAA costs 4x per frame in software GL and slices need none
         window.AddRenderer(self._renderer)
         self.GetRenderWindow().GetInteractor().SetInteractorStyle(vtkInteractorStyleUser())
+        # Two ways to cut the volume: an aligned thin slice straight from the voxels (fast: no CPU
+        # reslice), anything else (oblique planes, slabs) through the reslice mapper.
         self._mapper = vtkImageResliceMapper()
-        self._mapper.SliceFacesCameraOn()
-        self._mapper.SliceAtFocalPointOn()
         self._mapper.SetSlabSampleFactor(2)
+        self._aligned_mapper = vtkImageSliceMapper()
+        for mapper in (self._mapper, self._aligned_mapper):
+            mapper.SliceFacesCameraOn()
+            mapper.SliceAtFocalPointOn()
         self._property = vtkImageProperty()
         self._property.SetInterpolationTypeToLinear()
         self._slice = vtkImageSlice()
@@ -105,6 +109,7 @@ class MprView(QVTKRenderWindowInteractor):
             self._disconnect(self.state)
         self.state, self.image = state, image
         self._mapper.SetInputData(image)
+        self._aligned_mapper.SetInputData(image)
         self._slice.SetUserMatrix(placement(state.volume))
         self._slice.VisibilityOn()
         state.cursor_changed.connect(self._on_change)
@@ -130,6 +135,8 @@ class MprView(QVTKRenderWindowInteractor):
 
     def set_active(self, active: bool) -> None:
         """Highlight the view that keys act on."""
+        if active == self.active:
+            return
         self.active = active
         self._text.set_active(active)
         self.render_now()
@@ -209,6 +216,10 @@ class MprView(QVTKRenderWindowInteractor):
 
     def _apply_slab(self, state: MprState) -> None:
         slab = state.slab
+        aligned = slab.thickness_mm == 0 and aligned_axis(state.volume, state.frames[self.plane].normal) is not None
+        mapper = self._aligned_mapper if aligned else self._mapper
+        if self._slice.GetMapper() is not mapper:
+            self._slice.SetMapper(mapper)
         self._mapper.SetSlabThickness(slab.thickness_mm)
         {"mip": self._mapper.SetSlabTypeToMax, "minip": self._mapper.SetSlabTypeToMin,
          "mean": self._mapper.SetSlabTypeToMean}[slab.mode.value]()

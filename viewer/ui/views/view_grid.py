@@ -112,6 +112,8 @@ class ViewGrid(QWidget):
         if self.state is not None and self.state.stack_only and plane is not Plane.AXIAL:
             return  # a stack has only its own image plane
         changed = plane is not self.active
+        if not changed and self.views[plane].active:
+            return  # every wheel turn and click activates its view: redraw nothing when nothing changes
         self.active = plane
         for p, view in self.views.items():
             self.borders[p].set_active(p is plane)
