@@ -17,6 +17,7 @@ from PySide6.QtCore import QPoint, QSettings, QTimer
 from PySide6.QtGui import QImage, QPainter
 from PySide6.QtWidgets import QApplication, QWidget
 
+from viewer.core.mpr import Plane
 from viewer.ui.main_window import MainWindow
 from viewer.ui.settings import Settings
 from viewer.ui.style import apply_dark_theme
@@ -52,7 +53,9 @@ def main(folder: str, out: str, ai: bool = False, layout: str = "2x2") -> int:
     def after_findings(*_: object) -> None:
         if window.findings_table.rowCount():
             window.findings_table.selectRow(0)
-            window.findings_table.cellClicked.emit(0, 0)
+            window.findings_table.cellClicked.emit(0, 0)  # crosshair on the finding, views centred
+            for plane in Plane:
+                window.grid.state.zoom_by(plane, 2.5)
         save()
 
     def loaded(*_: object) -> None:

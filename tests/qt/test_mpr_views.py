@@ -430,3 +430,29 @@ def test_dragging_a_ruler_end_edits_it_and_delete_removes_the_one_under_the_mous
     assert axial.annotation_under_mouse() == edited
     actions.delete_measurement()
     assert [a.uid for a in grid.state.annotations] == [second.uid]
+
+
+def test_finding_masks_tint_the_planes_that_cross_them_only(grid: ViewGrid) -> None:
+    from viewer.core.findings import Finding, Origin, Provenance, RegionMask, new_uid
+    from viewer.core.region_measure import measure_region
+
+    vol = marker_volume(AXIAL_AFFINE, (31, 81, 81), LEFT_ANTERIOR_SUPERIOR)
+    show(grid, vol, (0.0, 0.0, 0.0))
+    centre = np.rint(vol.lps_to_index((0.0, 0.0, 0.0))).astype(int)  # (i, j, k)
+    region = RegionMask((int(centre[2]) - 2, int(centre[1]) - 6, int(centre[0]) - 6), np.ones((5, 13, 13), bool))
+    grid.set_findings((Finding(new_uid(), "lesion", region, measure_region(region, vol), Provenance(Origin.AI)),))
+    axial = grid.views[Plane.AXIAL]
+
+    def tint() -> int:
+        x, y = axial.viewport().to_px(grid.state.cursor)  # type: ignore[union-attr]
+        r, _, b = (int(c) for c in axial.frame_rgb()[round(y) + 5, round(x) + 5])
+        return r - b
+
+    assert tint() > 50  # orange over grey tissue: a proposed finding's mask
+    assert grid.state is not None
+    grid.state.scroll(Plane.AXIAL, 3)  # 6 mm up: past the mask's 5 slices (+-4 mm)
+    assert abs(tint()) < 10
+    grid.state.scroll(Plane.AXIAL, -2)  # 2 mm up: still inside
+    assert tint() > 50
+    axial.set_masks_visible(False)
+    assert abs(tint()) < 10

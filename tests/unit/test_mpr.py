@@ -188,3 +188,14 @@ def test_slice_number_is_the_instance_number_along_the_acquisition() -> None:
     state = MprState(Volume(vol.array, vol.affine, instances=refs))
     assert slice_text(state, Plane.AXIAL).startswith("Im 11/20  ")  # sorted index 9 is instance 11
     assert slice_text(state, Plane.CORONAL).startswith("Im 15/30  ")  # reformat: position in the stack
+
+
+def test_centre_on_cursor_puts_it_in_the_middle_of_every_view() -> None:
+    state = MprState(volume())
+    state.zoom_by(Plane.CORONAL, 3.0)
+    state.set_cursor(state.volume.index_to_lps([2, 3, 4]))
+    state.centre_on_cursor()
+    for plane in Plane:
+        vp = Viewport.of(state, plane, 300, 200)
+        assert vp.to_px(state.cursor) == pytest.approx((150.0, 100.0))
+    assert state.cameras[Plane.CORONAL].zoom == 3.0

@@ -271,6 +271,15 @@ class MprState:
         cam = self.cameras[plane]
         self.set_camera(plane, replace(cam, pan=(cam.pan[0] + right_mm, cam.pan[1] + up_mm)))
 
+    def centre_on_cursor(self) -> None:
+        """Pan every view so the cursor sits in its middle (zoom kept): going to a finding shows it."""
+        for p in Plane:
+            centre, _, _ = self.extent(p)
+            f = self.frames[p]
+            d = self.cursor - centre
+            self.set_camera(p, replace(self.cameras[p], pan=(float(d @ np.asarray(f.right)),
+                                                             float(d @ np.asarray(f.up)))))
+
     def reset_cameras(self) -> None:
         """Zoom 1 and no pan in every view."""
         for p in Plane:

@@ -221,6 +221,7 @@ class MainWindow(QMainWindow):
     def _go_to(self, point: np.ndarray) -> None:
         if self.grid.state is not None:
             self.grid.state.set_cursor(point)
+            self.grid.state.centre_on_cursor()
 
     def _on_probe(self, point: np.ndarray | None, value: float | None) -> None:
         state = self.grid.state

@@ -71,6 +71,8 @@ class ReadingActions(QObject):
         menu.addSeparator()
         self._action(menu, "Reset zoom and pan", "R", self._reset_cameras)
         self._action(menu, "Reset oblique planes", "O", lambda: self._with_state(lambda s: s.reset_planes()))
+        self.masks_action = self._action(menu, "Show finding masks", "H", self._toggle_masks, True)
+        self.masks_action.setChecked(True)
         self.cine_action = self._action(menu, "Cine (play through slices)", "C", self.toggle_cine, True)
         self.cine_action.setIconText("Cine")
         menu.addSeparator()
@@ -151,6 +153,10 @@ class ReadingActions(QObject):
         hits = [v.annotation_under_mouse() for v in self.grid.views.values() if v.isVisible() and v.underMouse()]
         target = next((a for a in hits if a is not None and a.uid in state.annotations), state.annotations.items[-1])
         state.annotations.remove(target.uid)
+
+    def _toggle_masks(self) -> None:
+        for view in self.grid.views.values():
+            view.set_masks_visible(self.masks_action.isChecked())
 
     def toggle_cine(self) -> None:
         """Start or stop playing through the active view's slices."""

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QWidget
 from vtkmodules.vtkCommonDataModel import vtkImageData
 from vtkmodules.vtkInteractionStyle import vtkInteractorStyleUser
 from vtkmodules.vtkRenderingCore import vtkImageProperty, vtkImageSlice, vtkImageSliceMapper, vtkRenderer
-from vtkmodules.vtkRenderingImage import vtkImageResliceMapper
+from vtkmodules.vtkRenderingImage import vtkImageResliceMapper, vtkImageStack
 
 import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  (registers the OpenGL backend)
 import vtkmodules.vtkRenderingFreeType  # noqa: F401  (text)
@@ -29,6 +29,7 @@ from viewer.core.findings import Finding
 from viewer.core.display import slice_text, window_text
 from viewer.core.geometry import orientation_letters
 from viewer.core.mpr import MprState, Plane, Viewport, aligned_axis, slice_step_mm
+from viewer.ui.views.mask_overlay import MaskOverlay
 from viewer.ui.views.measure_tool import MeasureTool, annotation_at
 from viewer.ui.views.overlays import AnnotationActor, CrosshairActor, FindingAxesActor, OverlayText, ScaleBar
 from viewer.ui.views.vtk_convert import frame_rgb, placement
@@ -95,7 +96,10 @@ class MprView(QVTKRenderWindowInteractor):
         self._measure = MeasureTool(lambda: self.state.annotations if self.state is not None else None)
         self._mouse = QPointF(-1, -1)  # last position, for "delete the measurement under the mouse"
         self._wheel = 0  # wheel delta not yet turned into whole slices
-        self._renderer.AddViewProp(self._slice)
+        self._stack = vtkImageStack()  # the image at layer 0, finding masks over it
+        self._stack.AddImage(self._slice)
+        self._masks = MaskOverlay(self._stack)
+        self._renderer.AddViewProp(self._stack)
         self._renderer.AddActor(self._crosshair.actor)
         self._renderer.AddActor(self._axes.actor)
         self._renderer.AddActor(self._notes.actor)
@@ -108,6 +112,8 @@ class MprView(QVTKRenderWindowInteractor):
         if self.state is not None:
             self._disconnect(self.state)
         self.state, self.image = state, image
+        self.findings = ()
+        self._masks.set((), None)  # masks belong to the previous volume
         self._mapper.SetInputData(image)
         self._aligned_mapper.SetInputData(image)
         self._slice.SetUserMatrix(placement(state.volume))
@@ -129,9 +135,15 @@ class MprView(QVTKRenderWindowInteractor):
             sig.disconnect(self._on_change)
 
     def set_findings(self, findings: tuple[Finding, ...]) -> None:
-        """Findings whose RECIST axes are drawn where they cross this view's plane."""
+        """Findings whose masks and RECIST axes are drawn where they cross this view's plane."""
         self.findings = findings
+        self._masks.set(findings, self.state.volume if self.state is not None else None)
         self.refresh()
+
+    def set_masks_visible(self, visible: bool) -> None:
+        """Show or hide the finding masks (the axes stay)."""
+        self._masks.set_visible(visible)
+        self.render_now()
 
     def set_active(self, active: bool) -> None:
         """Highlight the view that keys act on."""
