@@ -456,3 +456,12 @@ def test_finding_masks_tint_the_planes_that_cross_them_only(grid: ViewGrid) -> N
     assert tint() > 50
     axial.set_masks_visible(False)
     assert abs(tint()) < 10
+
+
+def test_double_click_fills_the_area_with_that_view_and_back(qtbot, grid: ViewGrid) -> None:  # type: ignore[no-untyped-def]
+    show(grid, marker_volume(AXIAL_AFFINE, (31, 81, 81), LEFT_ANTERIOR_SUPERIOR), (0.0, 0.0, 0.0))
+    coronal = grid.views[Plane.CORONAL]
+    qtbot.mouseDClick(coronal, Qt.MouseButton.LeftButton, pos=QPoint(60, 60))
+    assert grid.layout_mode is Layout.ONE and [p for p, v in grid.views.items() if v.isVisible()] == [Plane.CORONAL]
+    qtbot.mouseDClick(coronal, Qt.MouseButton.LeftButton, pos=QPoint(60, 60))
+    assert grid.layout_mode is Layout.THREE

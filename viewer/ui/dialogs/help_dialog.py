@@ -13,6 +13,7 @@ MOUSE = (
     ("Middle drag, Shift + left drag", "Pan"),
     ("Ctrl + wheel, Ctrl + left drag", "Zoom"),
     ("Wheel", "Next / previous slice in the view under the mouse"),
+    ("Double-click", "Fill the view area with this view; double-click again to go back"),
     ("Histogram handles", "Drag the window edges, or the window itself"),
 )
 

@@ -54,6 +54,7 @@ class MprView(QVTKRenderWindowInteractor):
     """A VTK reslice view of one plane of the shared state."""
 
     activated = Signal(object)  # Plane: this view was clicked
+    maximise_requested = Signal(object)  # Plane: double-clicked, to fill the view area (or go back)
     probed = Signal(object, object)  # LPS point (ndarray, None where unknown) and value (float | None) under the mouse
     rendered = Signal()
 
@@ -344,7 +345,10 @@ class MprView(QVTKRenderWindowInteractor):
             self.refresh()
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802
-        self.mousePressEvent(event)
+        if event.button() == Qt.MouseButton.LeftButton and self.tool == Tool.CROSSHAIR:
+            self.maximise_requested.emit(self.plane)
+        else:
+            self.mousePressEvent(event)
 
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
         if self.state is None:

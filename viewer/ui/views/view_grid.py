@@ -64,8 +64,10 @@ class ViewGrid(QWidget):
         self._grid = QGridLayout(self)
         self._grid.setContentsMargins(0, 0, 0, 0)
         self._grid.setSpacing(0)
+        self._before_maximise: Layout | None = None
         for view in self.views.values():
             view.activated.connect(self.set_active)
+            view.maximise_requested.connect(self.toggle_maximise)
         self.set_layout(Layout.THREE)
         self.set_active(Plane.AXIAL)
 
@@ -121,6 +123,16 @@ class ViewGrid(QWidget):
         if changed and self.layout_mode is Layout.ONE:
             self.set_layout(Layout.ONE)
         self.active_changed.emit(plane)
+
+    def toggle_maximise(self, plane: Plane) -> None:
+        """Show only ``plane``'s view, or go back to the layout before (double-click, as in most viewers)."""
+        if self.layout_mode is Layout.ONE and self._before_maximise is not None:
+            layout, self._before_maximise = self._before_maximise, None
+            self.set_layout(layout)
+            return
+        self._before_maximise = self.layout_mode if self.layout_mode is not Layout.ONE else None
+        self.set_active(plane)
+        self.set_layout(Layout.ONE)
 
     def set_layout(self, layout: Layout | str) -> None:
         """Arrange the views: 1x1 (active plane), 1x3 (three planes), 2x2 (three planes + 3-D).
