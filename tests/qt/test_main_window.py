@@ -258,3 +258,17 @@ def test_a_model_result_for_a_series_no_longer_shown_is_discarded(qtbot, window:
     window._on_findings(stale)  # type: ignore[arg-type]
     assert window.findings_table.rowCount() == 0 and window.grid.findings == ()
     assert "discarded" in window.status_label.text()
+
+
+def test_device_choice_persists_and_a_missing_gpu_is_said_not_crashed(qtbot, window: MainWindow, study: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    _open(qtbot, window, study)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    window.device_actions["cuda"].trigger()
+    assert window.settings.ai_device == "cuda"
+    window.run_model()
+    assert "no CUDA GPU is available" in window.status_label.text()
+    window.device_actions["auto"].trigger()
+    assert window.settings.ai_device == "auto"

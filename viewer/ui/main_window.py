@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -140,6 +140,7 @@ class MainWindow(QMainWindow):
         self.find_action.setEnabled(False)
         self.find_action.triggered.connect(lambda: self.run_model())
         ai.addAction(self.find_action)
+        self._build_device_menu(ai.addMenu("Run on"))
         help_menu = self.menuBar().addMenu("&Help")
         shortcuts = QAction("&Keyboard and mouse...", self)
         shortcuts.setShortcut(QKeySequence("F1"))
@@ -197,7 +198,12 @@ class MainWindow(QMainWindow):
                                  f"{manifest.training_data}<br>Use: {manifest.intended_use}")
         if self.inference is not None:
             self.inference.wait()
-        self.inference = InferenceWorker(manifest)
+        try:
+            worker = InferenceWorker(manifest, self.settings.ai_device)
+        except RuntimeError as exc:  # e.g. CUDA chosen in AI > Run on, but no GPU here
+            self.status_label.setText(f"Cannot run {manifest.name}: {exc}")
+            return
+        self.inference = worker
         self.inference.progress.connect(self._on_progress)
         self.inference.result.connect(self._on_findings)
         self.inference.failed.connect(self._on_failed)
@@ -214,8 +220,9 @@ class MainWindow(QMainWindow):
         self.findings_table.set_findings(result.findings, self.volume)
         self.grid.set_findings(result.findings)
         total = sum(result.timings_s.values())
+        notes = "; ".join(result.notes)  # e.g. a fall-back from the GPU to the CPU
         self.status_label.setText(f"{len(result.findings)} finding(s) proposed for review "
-                                  f"({total:.1f} s on {result.device})")
+                                  f"({total:.1f} s on {result.device})" + (f". {notes}" if notes else ""))
         self.findings_shown.emit(len(result.findings))
 
     def _go_to(self, point: np.ndarray) -> None:
@@ -237,6 +244,17 @@ class MainWindow(QMainWindow):
         from viewer.ui.dialogs.help_dialog import HelpDialog
 
         HelpDialog(self.reading.all + [self.find_action], self).exec()
+
+    def _build_device_menu(self, menu: QMenu) -> None:
+        group = QActionGroup(self)
+        self.device_actions: dict[str, QAction] = {}
+        for device, text in (("auto", "Automatic (CUDA, then Apple MPS, then CPU)"), ("cuda", "CUDA GPU"),
+                             ("mps", "Apple MPS"), ("cpu", "CPU")):
+            action = menu.addAction(text, lambda d=device: setattr(self.settings, "ai_device", d))
+            action.setCheckable(True)
+            action.setChecked(device == self.settings.ai_device)
+            group.addAction(action)
+            self.device_actions[device] = action
 
     def _build_user_presets(self, menu: QMenu) -> None:
         menu.addSeparator()

@@ -89,6 +89,18 @@ class Settings:
     def layout_name(self, name: str) -> None:
         self.store.setValue("window/layout", str(name))
 
+    @property
+    def ai_device(self) -> str:
+        """Where models run: "auto" (CUDA, then MPS, then CPU), "cuda", "mps" or "cpu"."""
+        value = self.store.value("ai/device", "auto")
+        return value if value in ("auto", "cuda", "mps", "cpu") else "auto"
+
+    @ai_device.setter
+    def ai_device(self, device: str) -> None:
+        if device not in ("auto", "cuda", "mps", "cpu"):
+            raise ValueError(f"device must be auto, cuda, mps or cpu; got {device!r}")
+        self.store.setValue("ai/device", device)
+
     # --- window geometry and dock/toolbar state ----------------------------------------------
 
     def save_window(self, window: QMainWindow) -> None:
