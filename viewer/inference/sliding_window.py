@@ -1,8 +1,9 @@
-"""Sliding-window prediction with Gaussian blending, checked for cancellation between tiles."""
+"""Sliding-window prediction with Gaussian blending, checked for cancellation between tiles and layers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -37,6 +38,26 @@ def gaussian_weight(patch: tuple[int, int, int], sigma_scale: float) -> NDArray[
 TileInput = Callable[[tuple[slice, slice, slice]], NDArray[np.float32]]
 
 
+@contextmanager
+def _cancel_between_layers(net: torch.nn.Module, cancel: Callable[[], bool] | None) -> Iterator[None]:
+    """Check ``cancel`` before every layer, so a cancel lands within one layer, not one whole tile.
+
+    A tile can take seconds on a CPU. TorchScript modules take no hooks: they stop between tiles.
+    """
+    handles = []
+    if cancel is not None and not isinstance(net, torch.jit.ScriptModule):
+        def check(_module: torch.nn.Module, _inputs: object) -> None:
+            if cancel():
+                raise Cancelled()
+
+        handles = [m.register_forward_pre_hook(check) for m in net.modules() if m is not net]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
 def predict(net: torch.nn.Module, tile_input: TileInput, shape: tuple[int, int, int],
             patch: tuple[int, int, int], overlap: float, sigma_scale: float, groups: list[list[int]],
             device: torch.device, on_tile: TileProgress | None = None,
@@ -53,7 +74,7 @@ def predict(net: torch.nn.Module, tile_input: TileInput, shape: tuple[int, int, 
     total = np.zeros(shape, dtype=np.float32)
     tiles = [(z, y, x) for z in tile_starts(shape[0], patch[0], overlap)
              for y in tile_starts(shape[1], patch[1], overlap) for x in tile_starts(shape[2], patch[2], overlap)]
-    with torch.inference_mode():
+    with torch.inference_mode(), _cancel_between_layers(net, cancel):
         for n, (z, y, x) in enumerate(tiles):
             if cancel is not None and cancel():
                 raise Cancelled()

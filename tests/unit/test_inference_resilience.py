@@ -1,4 +1,4 @@
-"""CUDA out-of-memory handling, without a GPU: the tile prediction is made to fail as CUDA would.
+"""Inference under stress, without a GPU: CUDA out-of-memory (simulated) and cancelling inside a tile.
 
 The runner must retry with smaller tiles, then fall back to the CPU, say so in the result's notes,
 and still produce the same findings as a plain CPU run.
@@ -78,3 +78,27 @@ def test_smaller_tiles_that_fit_stay_on_the_gpu(manifest_dir: Path, monkeypatch:
     result = runner.run(volume)
     assert [c[0] for c in calls] == ["cuda", "cuda"]
     assert result.device == "cuda" and len(result.notes) == 1 and len(result.findings) == 2
+
+
+def test_cancel_lands_inside_a_tile_between_layers() -> None:
+    from viewer.inference.sliding_window import Cancelled, predict
+
+    layers_run: list[int] = []
+    flag = {"cancel": False}
+
+    class Counting(torch.nn.Module):
+        def __init__(self, n: int) -> None:
+            super().__init__()
+            self.n = n
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            layers_run.append(self.n)
+            if self.n == 2:
+                flag["cancel"] = True  # the reader presses Cancel while layer 2 of the first tile runs
+            return x
+
+    net = torch.nn.Sequential(*[Counting(n) for n in range(10)], torch.nn.Conv3d(1, 2, 1))
+    with pytest.raises(Cancelled):
+        predict(net, lambda box: np.zeros((1, 8, 8, 8), np.float32), (8, 8, 8), (8, 8, 8), 0.25, 0.125,
+                [[1]], torch.device("cpu"), None, lambda: flag["cancel"])
+    assert layers_run == [0, 1, 2]  # stopped at the next layer, not after the tile's ten
