@@ -1,7 +1,8 @@
 """Inference under stress, without a GPU: CUDA out-of-memory (simulated) and cancelling inside a tile.
 
-The runner must retry with smaller tiles, then fall back to the CPU, say so in the result's notes,
-and still produce the same findings as a plain CPU run.
+On out-of-memory the runner must retry with smaller tiles, then fall back to the CPU, say so in
+the result's notes, and still produce the same findings as a plain CPU run. A cancel must land
+within a layer, not only after a whole tile.
 """
 
 from __future__ import annotations
