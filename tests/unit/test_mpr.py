@@ -199,3 +199,21 @@ def test_centre_on_cursor_puts_it_in_the_middle_of_every_view() -> None:
         vp = Viewport.of(state, plane, 300, 200)
         assert vp.to_px(state.cursor) == pytest.approx((150.0, 100.0))
     assert state.cameras[Plane.CORONAL].zoom == 3.0
+
+
+def test_corner_texts_say_who_what_where_and_cut_long_names() -> None:
+    from viewer.core.display import corner_texts, edge_letters
+    from viewer.core.volume import SeriesMeta
+
+    vol = volume()
+    meta = SeriesMeta(patient_name="VERY^LONG^PATIENT^NAME^INDEED", patient_id="ID7", series_description="Thorax",
+                      modality="CT")
+    state = MprState(Volume(vol.array, vol.affine, meta))
+    state.set_slab(Slab(10.0, "mip"))
+    top_left, top_right, bottom_left, bottom_right = corner_texts(state, Plane.CORONAL, chars=12)
+    assert top_left.split("\n")[0] == "VERY^LONG^P\u2026" and "ID7" in top_left
+    assert top_right == "Thorax\nCT  Coronal"
+    assert bottom_left.startswith("Im 15/30  ") and bottom_left.endswith("\nMIP 10 mm")
+    assert bottom_right.startswith("W 400  L 40\nZoom 1.00x")
+    assert edge_letters(state.frames[Plane.SAGITTAL]) == ("A", "P", "S", "I")
+    assert corner_texts(state, Plane.AXIAL, 40, preview=True)[2].startswith("Preview")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from viewer.core.mpr import MprState, Plane, aligned_axis
+from viewer.core.geometry import orientation_letters
+from viewer.core.mpr import Frame, MprState, Plane, aligned_axis
 from viewer.core.volume import Volume
 
 _AXIS_LETTERS = (("R", "L"), ("A", "P"), ("I", "S"))
@@ -63,3 +64,32 @@ def slice_text(state: MprState, plane: Plane) -> str:
     if state.stack_only:
         return f"Im {number}/{count} (2-D: no 3-D position)"
     return f"Im {number}/{count}  " + position_text(state.cursor, normal)
+
+
+def edge_letters(frame: Frame) -> tuple[str, str, str, str]:
+    """Orientation letters of a view's (left, right, top, bottom) edges, e.g. ``("R", "L", "A", "P")``."""
+    r, u = np.asarray(frame.right), np.asarray(frame.up)
+    return orientation_letters(-r), orientation_letters(r), orientation_letters(u), orientation_letters(-u)
+
+
+def corner_texts(state: MprState, plane: Plane, chars: int, preview: bool = False) -> tuple[str, str, str, str]:
+    """Corner overlay of a view: (top-left, top-right, bottom-left, bottom-right).
+
+    Who (patient), what (series, plane), where (slice, slab) and how (window, zoom, resampled).
+    Names and descriptions are cut to ``chars`` characters a line so the top corners never meet.
+    """
+    m, vol, slab = state.volume.meta, state.volume, state.slab
+    where = "Preview (loading)" if preview else slice_text(state, plane)
+    if slab.thickness_mm > 0:
+        where += f"\n{slab.mode.value.upper()} {slab.thickness_mm:.0f} mm"
+    name = plane.value.capitalize() + (" (oblique)" if state.oblique else "")
+    top_left = f"{m.patient_name}\n{m.patient_id}  {m.patient_sex}  {m.patient_birth_date}\n{m.study_date}"
+    top_right = f"{m.series_description}\n{m.modality}  {name}"
+    bottom_right = (f"{window_text(state.window.center, state.window.width, vol)}\n"
+                    f"Zoom {state.cameras[plane].zoom:.2f}x" + ("\nRESAMPLED" if vol.resampled else ""))
+    return _fit(top_left, chars), _fit(top_right, chars), where, bottom_right
+
+
+def _fit(text: str, chars: int) -> str:
+    """Each line cut to ``chars`` characters, with an ellipsis where cut."""
+    return "\n".join(line if len(line) <= chars else line[: chars - 1] + "\u2026" for line in text.split("\n"))

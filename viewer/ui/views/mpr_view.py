@@ -26,8 +26,7 @@ from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
 
 from viewer.core.annotations import Annotation
 from viewer.core.findings import Finding
-from viewer.core.display import slice_text, window_text
-from viewer.core.geometry import orientation_letters
+from viewer.core.display import corner_texts, edge_letters
 from viewer.core.mpr import MprState, Plane, Viewport, aligned_axis, slice_step_mm
 from viewer.ui.views.mask_overlay import MaskOverlay
 from viewer.ui.views.measure_tool import MeasureTool, annotation_at
@@ -193,8 +192,9 @@ class MprView(QVTKRenderWindowInteractor):
         self._notes.update(self.visible_annotations(), normal, state.volume,
                            lambda p: tuple(c * dpr for c in vp.to_px(p)),  # type: ignore[arg-type, return-value]
                            "\n(centre plane, not the slab)" if state.slab.thickness_mm > 0 else "")
-        letters = self._edge_letters(frame.right, frame.up) if self.orientation_known else ("", "", "", "")
-        self._text.update(self._corner_texts(state), letters)
+        letters = edge_letters(frame) if self.orientation_known else ("", "", "", "")
+        chars = max(8, int((self.width() / 2 - 20) / 7.5))  # ~7.5 px glyphs: the top corners never collide
+        self._text.update(corner_texts(state, self.plane, chars, self.preview), letters)
         self.render_now()
 
     @property
@@ -244,26 +244,6 @@ class MprView(QVTKRenderWindowInteractor):
             self.rendered.emit()
 
     # Overlay text -------------------------------------------------------------------------
-    def _corner_texts(self, state: MprState) -> tuple[str, str, str, str]:
-        m = state.volume.meta
-        where = "Preview (loading)" if self.preview else slice_text(state, self.plane)
-        slab = state.slab
-        slab_text = f"\n{slab.mode.value.upper()} {slab.thickness_mm:.0f} mm" if slab.thickness_mm > 0 else ""
-        zoom = state.cameras[self.plane].zoom
-        plane = self.plane.value.capitalize() + (" (oblique)" if state.oblique else "")
-        top_left = f"{m.patient_name}\n{m.patient_id}  {m.patient_sex}  {m.patient_birth_date}\n{m.study_date}"
-        top_right = f"{m.series_description}\n{m.modality}  {plane}"
-        bottom_left = f"{where}{slab_text}"
-        bottom_right = (f"{window_text(state.window.center, state.window.width, state.volume)}\nZoom {zoom:.2f}x"
-                        + ("\nRESAMPLED" if state.volume.resampled else ""))
-        chars = max(8, int((self.width() / 2 - 20) / 7.5))  # names and descriptions: cut so top corners never collide
-        return _fit(top_left, chars), _fit(top_right, chars), bottom_left, bottom_right
-
-    @staticmethod
-    def _edge_letters(right: tuple[float, ...], up: tuple[float, ...]) -> tuple[str, str, str, str]:
-        r, u = np.asarray(right), np.asarray(up)
-        return orientation_letters(-r), orientation_letters(r), orientation_letters(u), orientation_letters(-u)
-
     def annotation_labels(self) -> list[str]:
         """The texts shown beside this view's rulers and ROIs."""
         return [label.GetInput() for label in self._notes.labels if label.GetVisibility()]
@@ -275,8 +255,7 @@ class MprView(QVTKRenderWindowInteractor):
     def edge_letters(self) -> tuple[str, str, str, str]:
         """Orientation letters shown on the (left, right, top, bottom) edges."""
         assert self.state is not None
-        f = self.state.frames[self.plane]
-        return self._edge_letters(f.right, f.up)
+        return edge_letters(self.state.frames[self.plane])
 
     # Interaction --------------------------------------------------------------------------
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
@@ -384,11 +363,6 @@ class MprView(QVTKRenderWindowInteractor):
     def frame_rgb(self) -> np.ndarray:
         """The last rendered frame as an (h, w, 3) uint8 array, top row first (tests, reports)."""
         return frame_rgb(self.GetRenderWindow())
-
-
-def _fit(text: str, chars: int) -> str:
-    """Each line cut to ``chars`` characters, with an ellipsis where cut."""
-    return "\n".join(line if len(line) <= chars else line[: chars - 1] + "\u2026" for line in text.split("\n"))
 
 
 def slice_tolerance(state: MprState, normal: np.ndarray) -> float:
