@@ -188,7 +188,7 @@ class MprView(QVTKRenderWindowInteractor):
         self._crosshair.update(state.cursor, normal, lines, vp.mm_per_px)
         self._axes.update(self.findings, state.cursor, normal, state.volume.spacing)
         dpr = self.devicePixelRatioF()  # VTK draws in device pixels, Qt measures in logical ones
-        self._scale.update(vp.mm_per_px / dpr, round(vp.width_px * dpr), self.measurable)
+        self._scale.update(vp.mm_per_px / dpr, round(vp.height_px * dpr), self.measurable)
         self._notes.update(self.visible_annotations(), normal, state.volume,
                            lambda p: tuple(c * dpr for c in vp.to_px(p)),  # type: ignore[arg-type, return-value]
                            "\n(centre plane, not the slab)" if state.slab.thickness_mm > 0 else "")

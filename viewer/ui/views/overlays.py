@@ -162,7 +162,13 @@ def nice_length(mm: float) -> float:
 
 
 class ScaleBar:
-    """A horizontal bar of a round length in mm, bottom centre, sized from the current zoom."""
+    """A vertical bar of a round length in mm on the left edge, below the middle letter.
+
+    The bottom and top edges are taken by corner text and letters; the left edge has room in
+    views of any width.
+    """
+
+    X_PX, Y0_FRACTION = 10.0, 0.16  # from the left edge; bottom end above the bottom-left text
 
     def __init__(self, renderer: vtkRenderer) -> None:
         self.mapper = vtkPolyDataMapper2D()
@@ -171,29 +177,32 @@ class ScaleBar:
         self.actor.GetProperty().SetColor(0.92, 0.92, 0.75)
         self.actor.GetProperty().SetLineWidth(2)
         self.mapper.SetInputData(vtkPolyData())  # something to draw before the first update
+        self.mapper.ScalarVisibilityOff()
         renderer.AddViewProp(self.actor)
-        self.label = _text_actor(renderer, 0.62, 0.005, "centre", "bottom", 11)
+        self.label = vtkTextActor()
+        self.label.GetTextProperty().SetFontSize(11)
+        self.label.GetTextProperty().SetColor(0.92, 0.92, 0.75)
+        self.label.GetTextProperty().SetVerticalJustificationToCentered()
+        renderer.AddViewProp(self.label)
         self._key: tuple[float, int, bool] = (0.0, 0, True)
         self.length_mm = 0.0
 
-    def update(self, mm_per_px: float, width_px: int, shown: bool = True) -> None:
-        """Redraw for ``mm_per_px`` in a view ``width_px`` wide (both in device pixels); hide if not ``shown``."""
-        key = (round(mm_per_px, 6), width_px, shown)
+    def update(self, mm_per_px: float, height_px: int, shown: bool = True) -> None:
+        """Redraw for ``mm_per_px`` in a view ``height_px`` high (both in device pixels); hide if not ``shown``."""
+        key = (round(mm_per_px, 6), height_px, shown)
         if key == self._key:
             return
         self._key = key
         self.actor.SetVisibility(shown)
         self.label.SetVisibility(shown)
-        self.length_mm = nice_length(width_px * mm_per_px / 5)
+        self.length_mm = nice_length(height_px * mm_per_px / 4)
         px = self.length_mm / mm_per_px
-        x0, y = width_px * 0.62, 24.0  # right of the bottom orientation letter
-        self.mapper.SetInputData(_lines([((x0, y, 0), (x0 + px, y, 0), (1, 1, 1)),
-                                         ((x0, y - 4, 0), (x0, y + 4, 0), (1, 1, 1)),
-                                         ((x0 + px, y - 4, 0), (x0 + px, y + 4, 0), (1, 1, 1))]))
-        self.mapper.ScalarVisibilityOff()
-        text = f"{self.length_mm / 10:g} cm" if self.length_mm >= 10 else f"{self.length_mm:g} mm"
-        self.label.SetInput(text)
-        self.label.GetPositionCoordinate().SetValue((x0 + px / 2) / max(width_px, 1), 0.005)
+        x, y0 = self.X_PX, height_px * self.Y0_FRACTION
+        self.mapper.SetInputData(_lines([((x, y0, 0), (x, y0 + px, 0), (1, 1, 1)),
+                                         ((x - 4, y0, 0), (x + 4, y0, 0), (1, 1, 1)),
+                                         ((x - 4, y0 + px, 0), (x + 4, y0 + px, 0), (1, 1, 1))]))
+        self.label.SetInput(f"{self.length_mm / 10:g} cm" if self.length_mm >= 10 else f"{self.length_mm:g} mm")
+        self.label.SetDisplayPosition(int(x + 7), int(y0 + px / 2))
 
 
 class AnnotationActor(_LineActor):
