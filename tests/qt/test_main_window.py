@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QSettings, Qt
 
+from tests.gui_events import drag, move
 from viewer.core.mpr import Plane
 from viewer.io.dicom_writer import SeriesIds, axial_positions, write_series
 from viewer.ui.main_window import MainWindow
@@ -105,16 +106,14 @@ def test_right_drag_changes_window_and_probe_shows_hu_and_position(qtbot, window
     _open(qtbot, window, study)
     view = _axial(window)
     before = window.grid.state.window
-    qtbot.mousePress(view, Qt.MouseButton.RightButton, pos=QPoint(100, 100))
-    qtbot.mouseMove(view, QPoint(140, 80))
-    qtbot.mouseRelease(view, Qt.MouseButton.RightButton, pos=QPoint(140, 80))
+    drag(view, (100, 100), (140, 80), Qt.MouseButton.RightButton)
     after = window.grid.state.window
     assert after.width > before.width and after.center < before.center
     block = window.volume.index_to_lps([52, 32, N // 2])
     x, y = view.viewport().to_px(block)
-    qtbot.mouseMove(view, QPoint(round(x), round(y)))
+    move(view, x, y)
     text = window.probe_label.text()
-    assert text.startswith("1000 HU") and "L " in text  # bone-bright marker, on the patient's left
+    assert text.startswith("1000 HU") and "(L 20.5  P 0.5  S 8.0 mm)" in text  # bone-bright marker, patient's left
 
 
 def test_cine_plays_through_slices_and_stops(qtbot, window: MainWindow, study: Path) -> None:

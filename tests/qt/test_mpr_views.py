@@ -11,6 +11,7 @@ import pytest
 from numpy.typing import NDArray
 from PySide6.QtCore import QPoint, QPointF, Qt
 
+from tests.gui_events import drag, move
 from viewer.core.annotations import Ruler
 from viewer.core.mpr import Plane, Viewport
 from viewer.core.volume import SeriesMeta, Volume
@@ -88,10 +89,7 @@ def assert_marker_where_geometry_says(grid: ViewGrid, tol_px: float = 2.5) -> No
 
 def left_drag(qtbot, view: object, a: tuple[float, float], b: tuple[float, float]) -> None:  # type: ignore[no-untyped-def]
     """Press the left button at pixel ``a``, move to ``b``, release there."""
-    pa, pb = QPoint(round(a[0]), round(a[1])), QPoint(round(b[0]), round(b[1]))
-    qtbot.mousePress(view, Qt.MouseButton.LeftButton, pos=pa)
-    qtbot.mouseMove(view, pb)
-    qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, pos=pb)
+    drag(view, a, b)  # type: ignore[arg-type]
 
 
 def pixel(view: object, x: float, y: float) -> int:
@@ -171,7 +169,7 @@ def test_probe_reads_value_and_lps_of_the_marker(qtbot, grid: ViewGrid) -> None:
     axial = grid.views[Plane.AXIAL]
     x, y = axial.viewport().to_px(LEFT_ANTERIOR_SUPERIOR)
     with qtbot.waitSignal(axial.probed) as probe:
-        qtbot.mouseMove(axial, QPoint(round(x), round(y)))
+        move(axial, x, y)
     point, value = probe.args
     assert value == MARKER
     assert np.allclose(point, LEFT_ANTERIOR_SUPERIOR, atol=1.0)
@@ -217,10 +215,7 @@ def test_right_drag_changes_window_and_histogram_follows(qtbot, grid: ViewGrid) 
     hist.set_state(grid.state)
     axial = grid.views[Plane.AXIAL]
     before = pixel(axial, *axial.viewport().to_px(grid.state.cursor))
-    qtbot.mousePress(axial, Qt.MouseButton.RightButton, pos=QPoint(100, 100))
-    qtbot.mouseMove(axial, QPoint(180, 100))  # wider window
-    qtbot.mouseMove(axial, QPoint(180, 60))  # up: lower level, brighter
-    qtbot.mouseRelease(axial, Qt.MouseButton.RightButton, pos=QPoint(180, 60))
+    drag(axial, (100, 100), (180, 60), Qt.MouseButton.RightButton)  # right: wider; up: lower level, brighter
     w = grid.state.window
     assert w.width > 400 and w.center < 40
     lo, hi = hist.region.getRegion()
@@ -375,7 +370,7 @@ def test_a_stack_without_geometry_gets_one_view_without_letters_or_millimetres(q
     axial = grid.views[Plane.AXIAL]
     assert axial.overlay_texts()[4:] == ["", "", "", ""] and "2-D" in axial.overlay_texts()[2]
     with qtbot.waitSignal(axial.probed) as probe:
-        qtbot.mouseMove(axial, QPoint(200, 200))
+        move(axial, 200, 200)
     assert probe.args[0] is None  # a value, but no position
     axial.tool = Tool.RULER
     left_drag(qtbot, axial, (100, 100), (200, 200))
@@ -426,7 +421,7 @@ def test_dragging_a_ruler_end_edits_it_and_delete_removes_the_one_under_the_mous
     assert edited.length_mm == pytest.approx(20.0, abs=2 * vp.mm_per_px) and len(grid.state.annotations) == 2
     actions = ReadingActions(grid, grid)
     x, y = vp.to_px((-15.0, -20.0, 0.0))  # on the first ruler, not the newest
-    qtbot.mouseMove(axial, QPoint(round(x), round(y)))
+    move(axial, x, y)
     assert axial.annotation_under_mouse() == edited
     actions.delete_measurement()
     assert [a.uid for a in grid.state.annotations] == [second.uid]
@@ -465,3 +460,38 @@ def test_double_click_fills_the_area_with_that_view_and_back(qtbot, grid: ViewGr
     assert grid.layout_mode is Layout.ONE and [p for p, v in grid.views.items() if v.isVisible()] == [Plane.CORONAL]
     qtbot.mouseDClick(coronal, Qt.MouseButton.LeftButton, pos=QPoint(60, 60))
     assert grid.layout_mode is Layout.THREE
+
+
+def test_a_mask_covers_its_voxels_whole_in_plane(grid: ViewGrid) -> None:
+    from viewer.core.findings import Finding, Origin, Provenance, RegionMask, new_uid
+    from viewer.core.region_measure import measure_region
+
+    vol = marker_volume(AXIAL_AFFINE, (31, 81, 81), LEFT_ANTERIOR_SUPERIOR)
+    show(grid, vol, (-15.0, -15.0, 0.0))
+    assert grid.state is not None
+    i, j, k = (int(v) for v in np.floor(vol.lps_to_index((0.0, 0.0, 0.0)) + 0.5))
+    region = RegionMask((k, j, i), np.ones((1, 2, 3), bool))  # 3 columns x 2 rows of 1 mm, one slice
+    grid.set_findings((Finding(new_uid(), "lesion", region, measure_region(region, vol), Provenance(Origin.AI)),))
+    axial = grid.views[Plane.AXIAL]
+    for _ in range(2):
+        axial.refresh()
+    vp = axial.viewport()
+    rgb = axial.frame_rgb().astype(int)
+    x, y = (round(c) for c in vp.to_px(vol.index_to_lps([i + 1, j + 0.5, k])))  # middle of the 3 x 2 block
+    patch = rgb[y - 40:y + 40, x - 40:x + 40]
+    orange_over_tissue = np.array([179, 133, 87])  # 40 % of (255, 140, 25) over tissue grey 128
+    ys, xs = np.nonzero(np.all(np.abs(patch - orange_over_tissue) < 25, axis=-1))  # the mask, not the axes
+    width_mm, height_mm = (xs.max() - xs.min() + 1) * vp.mm_per_px, (ys.max() - ys.min() + 1) * vp.mm_per_px
+    assert width_mm == pytest.approx(3.0, abs=2 * vp.mm_per_px) and height_mm == pytest.approx(2.0, abs=2 * vp.mm_per_px)
+
+
+def test_after_a_stack_the_readers_layout_comes_back(grid: ViewGrid) -> None:
+    from viewer.core.problems import Problem, ProblemCode, Severity
+
+    base = marker_volume(AXIAL_AFFINE, (31, 81, 81), LEFT_ANTERIOR_SUPERIOR)
+    grid.set_layout(Layout.FOUR)
+    grid.set_volume(Volume(base.array, base.affine, base.meta,
+                           problems=(Problem(ProblemCode.LOADED_2D, Severity.WARNING, "gaps"),)))
+    assert grid.layout_mode is Layout.ONE
+    grid.set_volume(base)
+    assert grid.layout_mode is Layout.FOUR and grid.chosen_layout is Layout.FOUR

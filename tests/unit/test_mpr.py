@@ -186,7 +186,7 @@ def test_slice_number_is_the_instance_number_along_the_acquisition() -> None:
     vol = volume()
     refs = tuple(InstanceRef("1.2", f"1.2.{k}", 0, 20 - k) for k in range(20))  # head-first: numbers run down
     state = MprState(Volume(vol.array, vol.affine, instances=refs))
-    assert slice_text(state, Plane.AXIAL).startswith("Im 11/20  ")  # sorted index 9 is instance 11
+    assert slice_text(state, Plane.AXIAL).startswith("Im 11 (10/20)  ")  # sorted index 9 is instance 11
     assert slice_text(state, Plane.CORONAL).startswith("Im 15/30  ")  # reformat: position in the stack
 
 
@@ -217,3 +217,26 @@ def test_corner_texts_say_who_what_where_and_cut_long_names() -> None:
     assert bottom_right.startswith("W 400  L 40\nZoom 1.00x")
     assert edge_letters(state.frames[Plane.SAGITTAL]) == ("A", "P", "S", "I")
     assert corner_texts(state, Plane.AXIAL, 40, preview=True)[2].startswith("Preview")
+
+
+def test_near_aligned_is_aligned_only_if_the_plane_stays_within_a_tenth_of_a_voxel() -> None:
+    def tilted(deg: float) -> Volume:
+        c, s = np.cos(np.radians(deg)), np.sin(np.radians(deg))
+        a = np.eye(4)
+        a[:3, :3] = np.array([[1, 0, 0], [0, c, -s], [0, s, c]]) @ np.diag([0.8, 0.8, 1.0])
+        return Volume(np.zeros((40, 500, 500), np.int16), a)
+
+    axial = BASE_FRAMES[Plane.AXIAL].normal
+    assert aligned_axis(tilted(0.0), axial) == 2
+    assert aligned_axis(tilted(1e-4), axial) == 2  # rounding in ImageOrientationPatient
+    assert aligned_axis(tilted(0.45), axial) is None  # crosses several slices over a 400 mm field
+
+
+def test_a_stack_gets_no_slab() -> None:
+    from viewer.core.problems import Problem, ProblemCode, Severity
+
+    vol = volume()
+    state = MprState(Volume(vol.array, vol.affine, problems=(Problem(ProblemCode.LOADED_2D, Severity.WARNING, "gap"),)))
+    state.set_slab(Slab(10.0, "mip"))
+    assert state.slab.thickness_mm == 0.0
+    assert MprState(Volume(vol.array[:1], vol.affine)).stack_only  # a single image too

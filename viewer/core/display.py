@@ -46,24 +46,24 @@ def window_text(center: float, width: float, volume: Volume) -> str:
 
 
 def slice_text(state: MprState, plane: Plane) -> str:
-    """Where ``plane`` cuts: ``"Im 57/200  S 36.0 mm"``, ``"Oblique  A 12.0 mm"`` or ``"Im 3/12 (2-D)"``.
+    """Where ``plane`` cuts: ``"Im 57/200  S 36.0 mm"``, ``"Oblique  A 12.0 mm"`` or ``"Im 3/12 (2-D ...)"``.
 
-    Along the acquisition axis the number is the DICOM InstanceNumber when every slice has a
-    distinct one (what PACS shows), else the position in the sorted stack.
+    Along the acquisition axis, when every slice has a distinct DICOM InstanceNumber (what PACS
+    shows) that differs from the position in the sorted stack, both are given: ``"Im 144 (57/200)"``.
     """
     vol = state.volume
     normal = state.frames[plane].normal
     index, count, _ = state.slice_position(plane)
     if index is None:
         return "Oblique  " + position_text(state.cursor, normal)
-    number = index + 1
+    where = f"{index + 1}/{count}"
     numbers = [ref.instance_number if ref is not None else None for ref in vol.instances]
     distinct = len(numbers) == count and None not in numbers and len(set(numbers)) == count
-    if aligned_axis(vol, normal) == 2 and distinct:
-        number = int(numbers[index])  # type: ignore[arg-type]
+    if aligned_axis(vol, normal) == 2 and distinct and numbers[index] != index + 1:
+        where = f"{numbers[index]} ({where})"  # PACS's number first, then where it sits in the stack
     if state.stack_only:
-        return f"Im {number}/{count} (2-D: no 3-D position)"
-    return f"Im {number}/{count}  " + position_text(state.cursor, normal)
+        return f"Im {where} (2-D: no 3-D position)"
+    return f"Im {where}  " + position_text(state.cursor, normal)
 
 
 def edge_letters(frame: Frame) -> tuple[str, str, str, str]:
@@ -82,7 +82,7 @@ def corner_texts(state: MprState, plane: Plane, chars: int, preview: bool = Fals
     where = "Preview (loading)" if preview else slice_text(state, plane)
     if slab.thickness_mm > 0:
         where += f"\n{slab.mode.value.upper()} {slab.thickness_mm:.0f} mm"
-    name = plane.value.capitalize() + (" (oblique)" if state.oblique else "")
+    name = "Image plane" if state.stack_only else plane.value.capitalize() + (" (oblique)" if state.oblique else "")
     top_left = f"{m.patient_name}\n{m.patient_id}  {m.patient_sex}  {m.patient_birth_date}\n{m.study_date}"
     top_right = f"{m.series_description}\n{m.modality}  {name}"
     bottom_right = (f"{window_text(state.window.center, state.window.width, vol)}\n"

@@ -128,12 +128,24 @@ def slice_step_mm(volume: Volume, normal: ArrayLike) -> float:
     return float(1.0 / np.max(np.abs(n @ d) / s))
 
 
-def aligned_axis(volume: Volume, normal: ArrayLike, tolerance_deg: float = 0.5) -> int | None:
-    """The volume axis (0=i, 1=j, 2=k) parallel to ``normal``, or None for an oblique plane."""
+def aligned_axis(volume: Volume, normal: ArrayLike) -> int | None:
+    """The volume axis (0=i, 1=j, 2=k) parallel to ``normal``, or None for an oblique plane.
+
+    Parallel means: across the whole volume, the plane strays less than a tenth of a voxel from
+    one slice, so drawing that slice shows what the plane cuts (a 0.5 degree tilt over 400 mm
+    would cross three 1-mm slices).
+    """
     n = geometry.unit(normal)
     cosines = np.abs(n @ volume.direction)
     axis = int(np.argmax(cosines))
-    return axis if cosines[axis] >= np.cos(np.radians(tolerance_deg)) else None
+    extent = float(np.linalg.norm(np.array(volume.shape[::-1]) * np.array(volume.spacing)))
+    sine = float(np.sqrt(max(0.0, 1.0 - cosines[axis] ** 2)))
+    return axis if sine * extent <= 0.1 * volume.spacing[axis] else None
+
+
+def _nearest(index: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Round half up, as VTK picks a slice (numpy's rint rounds half to even)."""
+    return np.floor(index + 0.5)
 
 
 class MprState:
@@ -155,7 +167,7 @@ class MprState:
         codes = {p.code for p in volume.problems}
         # A stack without 3-D geometry (gaps, localizers, no positions) is shown image by image in its
         # own plane: its slice step is nominal, so reformats and positions along it would be made up.
-        self.stack_only = bool(codes & {ProblemCode.LOADED_2D, ProblemCode.MISSING_GEOMETRY})
+        self.stack_only = bool(codes & {ProblemCode.LOADED_2D, ProblemCode.MISSING_GEOMETRY}) or volume.shape[0] == 1
         self.geometry_known = ProblemCode.MISSING_GEOMETRY not in codes  # orientation and pixel spacing
         k, j, i = volume.shape
         self._corners = volume.index_to_lps(
@@ -183,8 +195,8 @@ class MprState:
         not: snapping would push the cursor off that plane and make scrolling drift sideways.
         """
         ijk = self.volume.lps_to_index(point)
-        if self._aligned():
-            ijk = np.rint(ijk)
+        for axis in self._aligned_axes():
+            ijk[axis] = _nearest(ijk[axis])
         hi = np.array(self.volume.shape[::-1], float) - 1
         clamped = self.volume.index_to_lps(np.clip(ijk, 0, hi))
         if np.allclose(clamped, self.cursor, atol=1e-9):
@@ -192,9 +204,11 @@ class MprState:
         self.cursor = clamped
         self.cursor_changed.emit(clamped.copy())
 
-    def _aligned(self) -> bool:
+    def _aligned_axes(self) -> set[int]:
+        """Volume axes some view looks along: the cursor sits on whole slices along those."""
         planes = [Plane.AXIAL] if self.stack_only else list(Plane)
-        return all(aligned_axis(self.volume, self.frames[p].normal) is not None for p in planes)
+        axes = {aligned_axis(self.volume, self.frames[p].normal) for p in planes}
+        return {a for a in axes if a is not None}
 
     def scroll(self, plane: Plane, steps: float) -> None:
         """Move the cursor ``steps`` slices along ``plane``'s viewing direction."""
@@ -208,12 +222,12 @@ class MprState:
         mm = float(self.cursor @ n)
         if axis is None:
             return None, 0, mm
-        index = int(round(float(self.volume.lps_to_index(self.cursor)[axis])))
+        index = int(_nearest(self.volume.lps_to_index(self.cursor))[axis])
         return index, self.volume.shape[::-1][axis], mm
 
     def value_at(self, point: ArrayLike) -> float | None:
         """Voxel value nearest to ``point``, or None outside the volume."""
-        ijk = np.rint(self.volume.lps_to_index(point)).astype(int)
+        ijk = _nearest(self.volume.lps_to_index(point)).astype(int)
         if np.any(ijk < 0) or np.any(ijk >= np.array(self.volume.shape[::-1])):
             return None
         return float(self.volume.array[ijk[2], ijk[1], ijk[0]])
@@ -250,7 +264,9 @@ class MprState:
         self.window_changed.emit(w.center, w.width)
 
     def set_slab(self, slab: Slab) -> None:
-        """Thick-slab thickness and mode, shared by all views."""
+        """Thick-slab thickness and mode, shared by all views (none for a stack: its gaps are unknown)."""
+        if self.stack_only and slab.thickness_mm > 0:
+            return
         if slab != self.slab:
             self.slab = slab
             self.slab_changed.emit(slab)

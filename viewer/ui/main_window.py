@@ -304,7 +304,7 @@ class MainWindow(QMainWindow):
 
     def _save_settings(self) -> None:
         self.settings.save_window(self)
-        self.settings.layout_name = self.grid.layout_mode.value
+        self.settings.layout_name = self.grid.chosen_layout.value
         self.settings.sync()
 
     def _cancel(self) -> None:
@@ -341,7 +341,7 @@ class MainWindow(QMainWindow):
         self._show_histogram(state)
         self.grid.active_view.setFocus()
         self.findings_table.set_findings((), volume)
-        self.find_action.setEnabled(True)
+        self.find_action.setEnabled(not state.stack_only)  # lesion sizes need real 3-D geometry
         k, j, i = volume.shape
         note = "  (resampled)" if volume.resampled else ""
         self.status_label.setText(f"{candidate.description}: {i}x{j}x{k}{note}")

@@ -146,12 +146,13 @@ class ReadingActions(QObject):
         self.tool_actions[tool].setChecked(True)
 
     def delete_measurement(self) -> None:
-        """Remove the ruler or ROI under the mouse in any view, else the newest one."""
+        """Remove the ruler or ROI under the mouse (where it last moved over a view), else the newest one."""
         state = self.grid.state
-        if state is None or not len(state.annotations):
-            return
-        hits = [v.annotation_under_mouse() for v in self.grid.views.values() if v.isVisible() and v.underMouse()]
-        target = next((a for a in hits if a is not None and a.uid in state.annotations), state.annotations.items[-1])
+        if state is None or not len(state.annotations) or any(v.drawing for v in self.grid.views.values()):
+            return  # nothing to delete, or a drawing is under way: finish it first
+        hovered = self.grid.views[self.grid.hovered] if self.grid.hovered is not None else None
+        hit = hovered.annotation_under_mouse() if hovered is not None and hovered.isVisible() else None
+        target = hit if hit is not None and hit.uid in state.annotations else state.annotations.items[-1]
         state.annotations.remove(target.uid)
 
     def _toggle_masks(self) -> None:

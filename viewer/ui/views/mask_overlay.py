@@ -48,6 +48,7 @@ def mask_layer(finding: Finding, volume: Volume, layer: int) -> vtkImageSlice:
     mapper.SetInputData(img)
     mapper.SliceFacesCameraOn()
     mapper.SliceAtFocalPointOn()
+    mapper.BorderOn()  # draw the edge voxels whole: a cropped mask would lose half a voxel each side
     prop = vtkImageProperty()
     prop.SetLookupTable(_lookup(STATUS_RGBA[finding.status]))
     prop.UseLookupTableScalarRangeOn()

@@ -35,15 +35,21 @@ def annotation_at(annotations: Sequence[Annotation], vp: Viewport, x: float, y: 
 class MeasureTool:
     """The ruler/ellipse part of a view's mouse handling."""
 
+    @property
+    def busy(self) -> bool:
+        """True between press and release of a drawing or an edit."""
+        return self._anchor is not None or self._editing is not None
+
     def __init__(self, annotations: Callable[[], AnnotationList | None]) -> None:
         self._annotations = annotations
         self.pending: Annotation | None = None
+        self._tool = "ruler"
         self._anchor: np.ndarray | None = None
         self._editing: tuple[Ruler, int] | None = None  # the ruler and which end is being dragged
 
     def press(self, tool: str, vp: Viewport, visible: Sequence[Annotation], x: float, y: float) -> None:
-        """Start a drawing at (x, y), or grab a ruler end point there."""
-        for a in visible:
+        """Start a drawing at (x, y), or, with the ruler tool, grab a ruler end point there."""
+        for a in visible if tool == "ruler" else ():
             if isinstance(a, Ruler):
                 for end, q in enumerate((a.a, a.b)):
                     qx, qy = vp.to_px(q)
@@ -60,8 +66,9 @@ class MeasureTool:
         notes = self._annotations()
         if self._editing is not None and notes is not None:
             ruler, end = self._editing
-            if ruler.uid in notes:
-                notes.replace(ruler.moved(end, point))  # emits changed: the views redraw
+            moved = ruler.moved(end, point)
+            if ruler.uid in notes and moved.length_mm >= 1.0:  # never edited down to a dot
+                notes.replace(moved)  # emits changed: the views redraw
             return False
         if self._anchor is None:
             return False
@@ -83,7 +90,7 @@ class MeasureTool:
 
 def _drawn(tool: str, a: np.ndarray, b: np.ndarray, frame: Frame) -> Annotation | None:
     if tool == "ruler":
-        return Ruler(tuple(a), tuple(b))  # type: ignore[arg-type]
+        return Ruler(tuple(a), tuple(b))
     try:
         return EllipseRoi.from_corners(a, b, frame.right, frame.up)
     except ValueError:  # a zero-width drag: nothing to show yet

@@ -113,7 +113,8 @@ class MprView(QVTKRenderWindowInteractor):
             self._disconnect(self.state)
         self.state, self.image = state, image
         self.findings = ()
-        self._masks.set((), None)  # masks belong to the previous volume
+        self._masks.set((), None)  # masks and ROI statistics belong to the previous volume
+        self._notes.forget_statistics()
         self._mapper.SetInputData(image)
         self._aligned_mapper.SetInputData(image)
         self._slice.SetUserMatrix(placement(state.volume))
@@ -220,6 +221,11 @@ class MprView(QVTKRenderWindowInteractor):
         shown = list(self.state.annotations.on_slice(self.state.cursor, n, tolerance))
         pending = self._measure.pending
         return shown + ([pending] if pending is not None else [])
+
+    @property
+    def drawing(self) -> bool:
+        """True while a ruler or ROI is being drawn or edited on this view."""
+        return self._measure.busy
 
     def annotation_under_mouse(self) -> Annotation | None:
         """The ruler or ROI under the mouse on this view, if any."""

@@ -238,6 +238,10 @@ class AnnotationActor(_LineActor):
         self.set(segments)
         self._place_labels(texts)
 
+    def forget_statistics(self) -> None:
+        """Drop cached ROI statistics (another volume is shown: same ROI, other voxels)."""
+        self._stats.clear()
+
     def _roi_label(self, roi: EllipseRoi, volume: Volume) -> str:
         cached = self._stats.get(roi.uid)
         if cached is None or cached[0] != roi:

@@ -57,16 +57,20 @@ class ViewGrid(QWidget):
         self.volume_view: VolumeView | None = None
         self.state: MprState | None = None
         self.findings: tuple[Finding, ...] = ()
-        self._annotations: dict[str, AnnotationList] = {}  # per series: measurements survive a switch
+        self._annotations: dict[tuple[object, ...], AnnotationList] = {}  # per volume: kept across switches
         self.preview = False
         self.layout_mode = Layout.THREE
+        self.chosen_layout = Layout.THREE  # what the reader chose; a stack forces 1x1 only while shown
+        self._arranged: tuple[Layout, Plane] | None = None  # (layout, active plane) the widgets are in
         self.active = Plane.AXIAL
         self._grid = QGridLayout(self)
         self._grid.setContentsMargins(0, 0, 0, 0)
         self._grid.setSpacing(0)
         self._before_maximise: Layout | None = None
+        self.hovered: Plane | None = None  # the view the mouse last moved over
         for view in self.views.values():
             view.activated.connect(self.set_active)
+            view.probed.connect(lambda *_, p=view.plane: setattr(self, "hovered", p))
             view.maximise_requested.connect(self.toggle_maximise)
         self.set_layout(Layout.THREE)
         self.set_active(Plane.AXIAL)
@@ -79,8 +83,9 @@ class ViewGrid(QWidget):
     def set_volume(self, volume: Volume, preview: bool = False) -> MprState:
         """Show ``volume`` in every view with a fresh reading state."""
         self.preview = preview
-        key = volume.meta.series_uid or volume.meta.source
-        notes = self._annotations.setdefault(key, AnnotationList()) if key and not preview else None
+        # Stacks split from one series share its UID: the grid and shape tell them apart.
+        key = (volume.meta.series_uid, volume.meta.source, volume.shape, volume.affine.tobytes())
+        notes = None if preview else self._annotations.setdefault(key, AnnotationList())
         self.state = MprState(volume, annotations=notes)
         self.findings = ()
         image = image_data(volume)
@@ -91,7 +96,7 @@ class ViewGrid(QWidget):
             self.volume_view.set_state(self.state, image)
         if self.state.stack_only:
             self.set_active(Plane.AXIAL)  # a stack has one view: its own image plane
-            self.set_layout(Layout.ONE)
+        self.set_layout(self.chosen_layout)  # forced to 1x1 for a stack, the reader's choice otherwise
         self.state_changed.emit(self.state)
         return self.state
 
@@ -140,7 +145,13 @@ class ViewGrid(QWidget):
         A stack without 3-D geometry always gets 1x1: there are no other planes to show.
         """
         stack = self.state is not None and self.state.stack_only
-        self.layout_mode = Layout.ONE if stack else Layout(layout)
+        if not stack:
+            self.chosen_layout = Layout(layout)
+        mode = Layout.ONE if stack else Layout(layout)
+        if (mode, self.active) == self._arranged:
+            return  # already so: re-adding the widgets would resize the views for nothing
+        self._arranged = (mode, self.active)
+        self.layout_mode = mode
         had_focus = self.isAncestorOf(QApplication.focusWidget()) if QApplication.focusWidget() else False
         for w in list(self.borders.values()) + ([self.volume_view] if self.volume_view else []):
             self._grid.removeWidget(w)
