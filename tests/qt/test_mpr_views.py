@@ -495,3 +495,22 @@ def test_after_a_stack_the_readers_layout_comes_back(grid: ViewGrid) -> None:
     assert grid.layout_mode is Layout.ONE
     grid.set_volume(base)
     assert grid.layout_mode is Layout.FOUR and grid.chosen_layout is Layout.FOUR
+
+
+def test_key_0_steps_through_the_windows_the_dicom_files_give(grid: ViewGrid) -> None:
+    from dataclasses import replace
+
+    from viewer.core.volume import WindowPreset
+    from viewer.ui.reading_actions import ReadingActions
+
+    base = marker_volume(AXIAL_AFFINE, (31, 81, 81), LEFT_ANTERIOR_SUPERIOR)
+    windows = (WindowPreset(40.0, 400.0), WindowPreset(-600.0, 1600.0))
+    grid.set_volume(Volume(base.array, base.affine, replace(base.meta, windows=windows)))
+    actions = ReadingActions(grid, grid)
+    assert grid.state is not None
+    grid.state.set_window(0.0, 100.0)
+    seen = []
+    for _ in range(3):
+        actions._series_window()
+        seen.append((grid.state.window.center, grid.state.window.width))
+    assert seen == [(40.0, 400.0), (-600.0, 1600.0), (40.0, 400.0)]

@@ -85,7 +85,7 @@ class ReadingActions(QObject):
         for n, preset in enumerate(PRESETS, 1):
             self._action(menu, f"{preset.name} (W {preset.width:.0f} L {preset.center:.0f})", str(n),
                          lambda p=preset: self._with_state(lambda s: s.set_window(p.center, p.width)))
-        self._action(menu, "Series window (from the DICOM files)", "0", self._series_window)
+        self._action(menu, "Series window (from the DICOM files; repeat: the next one)", "0", self._series_window)
         self._action(menu, "Auto window (histogram)", "A", self._auto_window)
 
     def _tools_menu(self, menu: QMenu) -> None:
@@ -120,10 +120,14 @@ class ReadingActions(QObject):
         self._with_state(lambda s: s.reset_cameras())
 
     def _series_window(self) -> None:
+        """The window the DICOM files give; a series may give several (e.g. lung and mediastinum)."""
         state = self.grid.state
-        if state is not None and state.volume.meta.windows:
-            w = state.volume.meta.windows[0]
-            state.set_window(w.center, w.width)
+        if state is None or not state.volume.meta.windows:
+            return
+        windows = state.volume.meta.windows
+        now = [n for n, w in enumerate(windows) if (w.center, w.width) == (state.window.center, state.window.width)]
+        w = windows[(now[0] + 1) % len(windows)] if now else windows[0]
+        state.set_window(w.center, w.width)
 
     def _auto_window(self) -> None:
         state = self.grid.state
