@@ -127,3 +127,35 @@ def test_organ_gating_keeps_only_candidates_inside_the_organ(model_dir: Path) ->
     [kept] = findings_from_probability(prob, volume.affine, volume, manifest, organ)
     assert kept.region.offset[1] < 20 and kept.region.offset[2] < 20
     assert len(findings_from_probability(prob, volume.affine, volume, read(model_dir), organ)) == 2
+
+
+def test_hysteresis_keeps_seeded_components_at_their_full_extent(model_dir: Path) -> None:
+    import dataclasses
+
+    from viewer.inference.postprocess import findings_from_probability
+
+    shape = (20, 40, 40)
+    prob = np.zeros(shape, np.float32)
+    prob[4:12, 4:16, 4:16] = 0.4  # a lesion's faint rim ...
+    prob[6:10, 8:12, 8:12] = 0.95  # ... around a confident core: one finding, rim included
+    prob[4:12, 24:36, 24:36] = 0.6  # never confident: dropped
+    volume = Volume(np.zeros(shape, np.int16), np.diag([2.0, 2.0, 2.0, 1.0]))
+    manifest = read(model_dir)
+    manifest = dataclasses.replace(manifest, output=dataclasses.replace(
+        manifest.output, threshold=0.3, seed_threshold=0.9, min_volume_mm3=0.0))
+    [kept] = findings_from_probability(prob, volume.affine, volume, manifest)
+    assert kept.region.offset[1] < 20 and kept.region.mask.sum() == pytest.approx(8 * 12 * 12, rel=0.25)
+    assert kept.provenance.score == pytest.approx(0.95)  # the component's peak
+    plain = dataclasses.replace(manifest, output=dataclasses.replace(manifest.output, seed_threshold=None))
+    assert len(findings_from_probability(prob, volume.affine, volume, plain)) == 2
+
+
+def test_seed_threshold_below_the_threshold_is_refused(model_dir: Path) -> None:
+    doc = json.loads((model_dir / "manifest.json").read_text())
+    doc["output"]["seed_threshold"] = 0.4  # the threshold is 0.5
+    (model_dir / "manifest.json").write_text(json.dumps(doc))
+    with pytest.raises(ManifestError, match="seed_threshold"):
+        read(model_dir)
+    doc["output"]["seed_threshold"] = 0.9
+    (model_dir / "manifest.json").write_text(json.dumps(doc))
+    assert read(model_dir).output.seed == 0.9

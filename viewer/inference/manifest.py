@@ -89,16 +89,29 @@ class OutputSpec:
     """What the network returns and how lesions are cut out of it."""
 
     labels: tuple[Label, ...]
-    threshold: float = 0.5  # on the lesion probability
+    threshold: float = 0.5  # on the lesion probability: a lesion's extent
     min_volume_mm3: float = 30.0
     gate_labels: tuple[int, ...] = ()  # organs a lesion must lie in (e.g. liver, lung) ...
     min_gate_fraction: float = 0.0  # ... as the share of a shell around it that they cover
+    # Hysteresis: a component of prob > threshold is kept only if its peak exceeds this (None: the
+    # threshold itself). A low threshold outlines the whole lesion, a high seed keeps out noise.
+    seed_threshold: float | None = None
 
     def __post_init__(self) -> None:
         if not any(label.lesion for label in self.labels):
             raise ManifestError("output.labels must mark at least one label as a lesion")
         if not 0 < self.threshold < 1:
             raise ManifestError(f"output.threshold must be in (0, 1); got {self.threshold}")
+        if self.seed_threshold is not None and not self.threshold <= self.seed_threshold < 1:
+            raise ManifestError(f"output.seed_threshold must be in [threshold, 1) = [{self.threshold}, 1); "
+                                f"got {self.seed_threshold}")
+        if not 0 <= self.min_gate_fraction <= 1:
+            raise ManifestError(f"output.min_gate_fraction must be in [0, 1]; got {self.min_gate_fraction}")
+
+    @property
+    def seed(self) -> float:
+        """The peak probability a component needs to become a finding."""
+        return self.threshold if self.seed_threshold is None else self.seed_threshold
 
 
 @dataclass(frozen=True)
@@ -158,7 +171,8 @@ def parse(doc: Mapping[str, Any], folder: Path) -> ModelManifest:
                                           bool(l.get("lesion", False))) for l in out["labels"]),
                               float(out.get("threshold", 0.5)), float(out.get("min_volume_mm3", 30.0)),
                               tuple(int(v) for v in out.get("gate_labels", [])),
-                              float(out.get("min_gate_fraction", 0.0))),
+                              float(out.get("min_gate_fraction", 0.0)),
+                              None if out.get("seed_threshold") is None else float(out["seed_threshold"])),
             architecture=dict(doc.get("architecture", {})), licence=doc.get("licence", ""),
             training_data=doc.get("training_data", ""), intended_use=doc.get("intended_use", ""),
             folder=folder)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
@@ -9,7 +11,7 @@ from scipy import ndimage
 from viewer.core.findings import Finding, Origin, Provenance, RegionMask, new_uid
 from viewer.core.region_measure import measure_region
 from viewer.core.volume import Volume
-from viewer.inference.manifest import ModelManifest
+from viewer.inference.manifest import ModelManifest, OutputSpec
 from viewer.inference.preprocess import resample_to
 
 
@@ -41,33 +43,69 @@ def gate_fraction(labels: NDArray[np.int32], n: int, obj: tuple[slice, ...],
     return float((gate[box][shell] > 0.5).mean()) if shell.any() else 0.0
 
 
-def findings_from_probability(prob: NDArray[np.float32], grid_affine: NDArray[np.float64],
-                              volume: Volume, manifest: ModelManifest,
-                              gate: NDArray[np.float32] | None = None) -> list[Finding]:
-    """One proposed finding per connected component of ``prob > threshold`` that is big enough
-    and, for a gating model, lies in one of its organs (liver, lung)."""
+def seeded_components(prob: NDArray[np.float32], threshold: float, seed: float) -> NDArray[np.int32]:
+    """Connected components of ``prob > threshold`` whose peak exceeds ``seed`` (hysteresis); the
+    others are zeroed, so their labels are missing from the result."""
+    labels, n = ndimage.label(prob > threshold)
+    if seed > threshold and n:
+        keep = np.zeros(n + 1, dtype=bool)
+        keep[np.unique(labels[prob > seed])] = True
+        keep[0] = False
+        labels[~keep[labels]] = 0
+    return np.asarray(labels, dtype=np.int32)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A lesion component before the size and organ filters, with what they test."""
+
+    finding: Finding
+    peak: float  # highest lesion probability in the component
+    volume_mm3: float  # on the volume's grid
+    gate_fraction: float  # share of the shell around it in a gating organ (1.0 without a gate)
+
+    def passes(self, spec: OutputSpec, gated: bool) -> bool:
+        """Whether the operating point ``spec`` keeps it."""
+        organ_ok = not gated or spec.min_gate_fraction <= 0 or self.gate_fraction >= spec.min_gate_fraction
+        return self.peak > spec.seed and self.volume_mm3 >= spec.min_volume_mm3 and organ_ok
+
+
+def lesion_candidates(prob: NDArray[np.float32], grid_affine: NDArray[np.float64], volume: Volume,
+                      manifest: ModelManifest, gate: NDArray[np.float32] | None = None,
+                      seed: float | None = None) -> list[Candidate]:
+    """Every component of ``prob > threshold`` peaking above ``seed`` (default: the manifest's),
+    unfiltered, so a calibration sweep can try many operating points on one pass."""
     spec = manifest.output
     kind = next(label.name for label in spec.labels if label.lesion)
-    labels, _ = ndimage.label(prob > spec.threshold)
-    findings = []
+    labels = seeded_components(prob, spec.threshold, spec.seed if seed is None else seed)
+    out = []
     for n, obj in enumerate(ndimage.find_objects(labels), start=1):
         if obj is None:
             continue
-        if gate is not None and spec.min_gate_fraction > 0 and \
-                gate_fraction(labels, n, obj, gate) < spec.min_gate_fraction:
-            continue
-        finding = _finding(prob, obj, n, labels, grid_affine, volume, manifest, kind)
-        if finding is not None:
-            findings.append(finding)
-    return sorted(findings, key=lambda f: -f.measurements.volume_ml)
+        found = _finding(prob, obj, n, labels, grid_affine, volume, manifest, kind)
+        if found is not None:
+            fraction = 1.0 if gate is None else gate_fraction(labels, n, obj, gate)
+            out.append(Candidate(found[0], float(prob[obj][labels[obj] == n].max()), found[1], fraction))
+    return out
+
+
+def findings_from_probability(prob: NDArray[np.float32], grid_affine: NDArray[np.float64],
+                              volume: Volume, manifest: ModelManifest,
+                              gate: NDArray[np.float32] | None = None) -> list[Finding]:
+    """One proposed finding per connected component of ``prob > threshold`` that peaks above the
+    seed threshold, is big enough and, for a gating model, lies in one of its organs (liver, lung)."""
+    kept = [c.finding for c in lesion_candidates(prob, grid_affine, volume, manifest, gate)
+            if c.passes(manifest.output, gate is not None)]
+    return sorted(kept, key=lambda f: -f.measurements.volume_ml)
 
 
 def _finding(prob: NDArray[np.float32], obj: tuple[slice, ...], n: int, labels: NDArray[np.int32],
              grid_affine: NDArray[np.float64], volume: Volume, manifest: ModelManifest,
-             kind: str) -> Finding | None:
+             kind: str) -> tuple[Finding, float] | None:
+    """The component as a finding on the volume's grid, and its volume in mm3 there."""
     spec = manifest.output
     component = labels[obj] == n
-    score = float(prob[obj][component].mean())
+    score = float(prob[obj][component].max())  # the peak: what the seed threshold tests
     # Resample this component's probability (others zeroed) onto the volume's grid, box only.
     local = np.where(component, prob[obj], 0.0).astype(np.float32)
     start_model = np.array([s.start for s in obj])
@@ -80,13 +118,11 @@ def _finding(prob: NDArray[np.float32], obj: tuple[slice, ...], n: int, labels: 
     mask = resampled > spec.threshold
     if not mask.any():
         return None
-    voxel_mm3 = abs(float(np.linalg.det(volume.affine[:3, :3])))
-    if mask.sum() * voxel_mm3 < spec.min_volume_mm3:
-        return None
+    volume_mm3 = float(mask.sum()) * abs(float(np.linalg.det(volume.affine[:3, :3])))
     nz = np.argwhere(mask)
     lo, hi = nz.min(axis=0), nz.max(axis=0) + 1
     region = RegionMask(tuple(int(v) for v in start + lo),  # type: ignore[arg-type]
                         np.ascontiguousarray(mask[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]))
     provenance = Provenance(Origin.AI, manifest.id, manifest.version, manifest.weights_sha256,
                             round(min(max(score, 0.0), 1.0), 4))
-    return Finding(new_uid(), kind, region, measure_region(region, volume), provenance)
+    return Finding(new_uid(), kind, region, measure_region(region, volume), provenance), volume_mm3
