@@ -6,7 +6,7 @@ everywhere and an organ mask that can gate lesion candidates.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -20,15 +20,31 @@ WINDOWS = (Window(-1000.0, 400.0), Window(-100.0, 240.0))
 PATCH = (24, 80, 80)
 N_CLASSES = 4
 TRAIN_SEEDS, VALIDATION_SEEDS, EVALUATION_SEEDS = 1_000, 10_000, 20_000
+MAX_HARD = 4000  # mined hard-negative voxels kept per case
 
 
-def training_params(rng: np.random.Generator) -> PhantomParams:
+@dataclass(frozen=True)
+class Sampling:
+    """Share of patches centred on: a lesion (drawn per lesion, not per voxel, so small ones count
+    as much as big ones), a mined hard negative, a dense lung structure (vessels: the look-alikes of
+    nodules), an organ voxel; the rest anywhere. The defaults are those of the first model."""
+
+    lesion: float = 0.5
+    hard: float = 0.0
+    dense: float = 0.0
+    organ: float = 0.25
+    per_lesion: bool = False
+    patch: tuple[int, int, int] = PATCH
+
+
+def training_params(rng: np.random.Generator, metastases_right: bool = True) -> PhantomParams:
     """Varied scanners and patients: slice count, noise and blur change from case to case."""
     return PhantomParams(
         shape=(int(rng.integers(140, 201)), 256, 256), spacing=SPACING, n_lesions=(1, 6),
         lesion_diameter_mm=(4.0, 45.0), noise_hu=float(rng.uniform(7, 18)),
         metastasis_contrast_hu=(10.0, 50.0),
-        blur_sigma_vox=(float(rng.uniform(0.2, 0.6)), float(rng.uniform(0.3, 0.8)), float(rng.uniform(0.3, 0.8))))
+        blur_sigma_vox=(float(rng.uniform(0.2, 0.6)), float(rng.uniform(0.3, 0.8)), float(rng.uniform(0.3, 0.8))),
+        metastases_right=metastases_right)
 
 
 def evaluation_params(rng: np.random.Generator) -> PhantomParams:
@@ -54,35 +70,62 @@ class Case:
     target: NDArray[np.uint8]
     lesion_voxels: NDArray[np.intp]  # (n, 3)
     organ_voxels: NDArray[np.intp]  # flat indices of liver and lung
+    lesion_ids: NDArray[np.uint8] = field(default_factory=lambda: np.zeros(0, np.uint8))  # per lesion voxel
+    dense_voxels: NDArray[np.intp] = field(default_factory=lambda: np.zeros(0, np.intp))  # flat indices
+    hard: list[NDArray[np.intp]] = field(default_factory=list)  # mined (z, y, x) voxels, newest last
 
     @staticmethod
     def make(seed: int, params: PhantomParams) -> Case:
         """Generate the phantom of ``seed``."""
         p = generate_phantom(seed, params)
         target = classes(p)
-        return Case(p.hu, target, np.argwhere(target == 3),
-                    np.flatnonzero((target == 1) | (target == 2))[::7])
+        lesion_voxels = np.argwhere(target == 3)
+        dense = (target == 2) & (p.hu > -500)  # vessels and airway walls inside the lungs
+        return Case(p.hu, target, lesion_voxels, np.flatnonzero((target == 1) | (target == 2))[::7],
+                    p.lesions[tuple(lesion_voxels.T)], np.flatnonzero(dense)[::3])
+
+    def add_hard(self, voxels: NDArray[np.intp], rng: np.random.Generator) -> None:
+        """Remember false-positive voxels of the network (a few per patch, bounded per case)."""
+        if len(voxels):
+            self.hard.append(voxels[rng.choice(len(voxels), min(len(voxels), 16), replace=False)])
+        while sum(len(h) for h in self.hard) > MAX_HARD:
+            self.hard.pop(0)
 
 
-def sample(case: Case, rng: np.random.Generator) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
-    """One augmented patch (channels, z, y, x) and its targets.
-
-    Half the patches hold a lesion at a uniformly random place in the patch (never always the
-    centre: a network then learns "lesion = patch centre"), a quarter lie in an organ, the rest
-    anywhere.
-    """
+def _centre(case: Case, rng: np.random.Generator, how: Sampling) -> NDArray[np.intp]:
     shape = np.array(case.hu.shape)
-    size = np.array(PATCH)
     mode = rng.random()
-    if mode < 0.5 and len(case.lesion_voxels):
-        centre = case.lesion_voxels[rng.integers(len(case.lesion_voxels))]
-    elif mode < 0.75 and len(case.organ_voxels):
-        centre = np.array(np.unravel_index(case.organ_voxels[rng.integers(len(case.organ_voxels))], shape))
-    else:
-        centre = rng.integers(0, shape)
-    start = np.clip(centre - rng.integers(0, size), 0, shape - size)
+    if mode < how.lesion and len(case.lesion_voxels):
+        pick = rng.integers(len(case.lesion_voxels))
+        if how.per_lesion:
+            ids = np.unique(case.lesion_ids)
+            pool = np.flatnonzero(case.lesion_ids == ids[rng.integers(len(ids))])
+            pick = pool[rng.integers(len(pool))]
+        return np.asarray(case.lesion_voxels[pick])
+    mode -= how.lesion
+    if 0 <= mode < how.hard and case.hard:
+        group = case.hard[rng.integers(len(case.hard))]
+        return np.asarray(group[rng.integers(len(group))])
+    mode -= how.hard
+    if 0 <= mode < how.dense and len(case.dense_voxels):
+        return np.array(np.unravel_index(case.dense_voxels[rng.integers(len(case.dense_voxels))], shape))
+    mode -= how.dense
+    if mode < how.organ and len(case.organ_voxels):  # also where an earlier pool was empty
+        return np.array(np.unravel_index(case.organ_voxels[rng.integers(len(case.organ_voxels))], shape))
+    return np.asarray(rng.integers(0, shape))
+
+
+def sample(case: Case, rng: np.random.Generator, how: Sampling = Sampling()
+           ) -> tuple[NDArray[np.float32], NDArray[np.int64], NDArray[np.intp]]:
+    """One augmented patch (channels, z, y, x), its targets and its start in the case.
+
+    The centre (lesion, hard negative, ...) lies at a uniformly random place in the patch (never
+    always the centre: a network then learns "lesion = patch centre").
+    """
+    shape, size = np.array(case.hu.shape), np.array(how.patch)
+    start = np.clip(_centre(case, rng, how) - rng.integers(0, size), 0, shape - size)
     box = tuple(slice(int(a), int(a + n)) for a, n in zip(start, size))
     hu = case.hu[box].astype(np.float32)
     hu = hu * rng.uniform(0.97, 1.03) + rng.uniform(-15, 15)
     hu += rng.normal(0, rng.uniform(0, 6), hu.shape).astype(np.float32)
-    return window_channels(hu, WINDOWS), case.target[box].astype(np.int64)
+    return window_channels(hu, WINDOWS), case.target[box].astype(np.int64), start

@@ -2,6 +2,9 @@
 
     .venv/bin/python models/training/train_lesion_unet.py --steps 3500 --out models/lesion-unet-synth
 
+Fine-tune from earlier weights with ``--init FILE`` (a weights.pt or a checkpoint.pt of this
+script; loaded with weights_only=True); the card of the model says which chain made its weights.
+
 Seeded (phantoms, sampling, initial weights). On this project's 2-core CPU, bf16 autocast, about
 0.8 s per step (3500 steps ~ 50 min plus ~2 min of phantom generation); on a CUDA GPU, minutes.
 Writes weights.pt (fp16 state dict, loadable with torch.load(weights_only=True)) and training.json.
@@ -26,6 +29,7 @@ from lesion_data import (  # noqa: E402
     PATCH,
     TRAIN_SEEDS,
     Case,
+    Sampling,
     sample,
     training_params,
 )
@@ -46,20 +50,39 @@ def loss_fn(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, f
     return ce + (1 - dice), float(dice.detach())
 
 
-def learning_rate(step: int, steps: int, peak: float) -> float:
+def learning_rate(step: int, steps: int, peak: float, warmup: int = 200) -> float:
     """Linear warm-up, then cosine decay to 5 % of the peak."""
-    if step < 200:
-        return peak * (step + 1) / 200
-    t = (step - 200) / max(1, steps - 200)
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    t = (step - warmup) / max(1, steps - warmup)
     return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
-def batch(cases: list[Case], rng: np.random.Generator, size: int,
-          device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    pairs = [sample(cases[rng.integers(len(cases))], rng) for _ in range(size)]
-    x = torch.from_numpy(np.stack([p[0] for p in pairs])).to(device)
-    y = torch.from_numpy(np.stack([p[1] for p in pairs])).to(device)
-    return x, y
+def batch(cases: list[Case], rng: np.random.Generator, size: int, device: torch.device,
+          how: Sampling) -> tuple[torch.Tensor, torch.Tensor, list[tuple[Case, np.ndarray]]]:
+    picked, triples = [], []
+    for _ in range(size):  # case, then its patch: the draw order of the first model's run
+        picked.append(cases[rng.integers(len(cases))])
+        triples.append(sample(picked[-1], rng, how))
+    x = torch.from_numpy(np.stack([t[0] for t in triples])).to(device)
+    y = torch.from_numpy(np.stack([t[1] for t in triples])).to(device)
+    return x, y, [(case, t[2]) for case, t in zip(picked, triples)]
+
+
+def mine(logits: torch.Tensor, y: torch.Tensor, where: list[tuple[Case, np.ndarray]],
+         rng: np.random.Generator) -> None:
+    """Online hard-negative mining: voxels the network calls lesion (p > 0.5) that are not one are
+    remembered in their case, and later patches are centred on them."""
+    false_pos = ((torch.softmax(logits.detach(), dim=1)[:, 3] > 0.5) & (y != 3)).cpu().numpy()
+    for fp, (case, start) in zip(false_pos, where):
+        case.add_hard(np.argwhere(fp) + start, rng)
+
+
+def load_init(model: UNet3D, path: Path) -> None:
+    """Start from earlier weights (fp16 weights.pt or a checkpoint), tensors only."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = state.get("model", state)
+    model.load_state_dict({k: v.float() for k, v in state.items()})
 
 
 def main() -> None:
@@ -72,8 +95,23 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("models/lesion-unet-synth"))
     ap.add_argument("--work", type=Path, default=Path("models/training/runs"))
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    ap.add_argument("--init", type=Path, default=None, help="start from these weights (fine-tune)")
+    ap.add_argument("--warmup", type=int, default=200, help="steps of linear learning-rate warm-up")
+    ap.add_argument("--first-seed", type=int, default=TRAIN_SEEDS, help="seed of the first training phantom")
+    ap.add_argument("--metastases-both-lobes", action="store_true",
+                    help="metastases anywhere in the liver (the generator's default: right lobe only)")
+    ap.add_argument("--lesion", type=float, default=0.5, help="share of patches centred on a lesion")
+    ap.add_argument("--per-lesion", action="store_true", help="pick the lesion first, then a voxel of it")
+    ap.add_argument("--hard", type=float, default=0.0, help="share centred on mined false positives")
+    ap.add_argument("--dense", type=float, default=0.0, help="share centred on dense lung voxels (vessels)")
+    ap.add_argument("--organ", type=float, default=0.25, help="share centred in liver or lung")
+    ap.add_argument("--patch", type=int, nargs=3, default=list(PATCH), help="patch size z y x (voxels)")
     args = ap.parse_args()
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    how = Sampling(args.lesion, args.hard, args.dense, args.organ, args.per_lesion, tuple(args.patch))
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -81,23 +119,32 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     log = open(args.work / "log.jsonl", "a")
     t0 = time.time()
-    next_seed = TRAIN_SEEDS
+    next_seed = args.first_seed
+
+    def make(seed: int) -> Case:
+        return Case.make(seed, training_params(np.random.default_rng(seed), not args.metastases_both_lobes))
+
     cases = []
     for _ in range(args.cases):
-        cases.append(Case.make(next_seed, training_params(np.random.default_rng(next_seed))))
+        cases.append(make(next_seed))
         next_seed += 1
-    print(f"{len(cases)} phantoms in {time.time() - t0:.0f} s; patch {PATCH}; device {device}", flush=True)
+    print(f"{len(cases)} phantoms in {time.time() - t0:.0f} s; patch {how.patch}; device {device}", flush=True)
 
-    model = UNet3D(in_channels=2, out_channels=N_CLASSES).to(device)
+    model = UNet3D(in_channels=2, out_channels=N_CLASSES)
+    if args.init is not None:
+        load_init(model, args.init)
+    model = model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     losses, dices = [], []
     for step in range(args.steps):
         for group in opt.param_groups:
-            group["lr"] = learning_rate(step, args.steps, args.lr)
-        x, y = batch(cases, rng, args.batch, device)
+            group["lr"] = learning_rate(step, args.steps, args.lr, args.warmup)
+        x, y, where = batch(cases, rng, args.batch, device, how)
         with torch.autocast(device.type, dtype=amp):
             logits = model(x)
         loss, dice = loss_fn(logits.float(), y)
+        if args.hard > 0:
+            mine(logits.float(), y, where, rng)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -105,17 +152,18 @@ def main() -> None:
         losses.append(float(loss.detach()))
         dices.append(dice)
         if (step + 1) % args.refresh == 0:
-            cases[int(rng.integers(len(cases)))] = Case.make(next_seed, training_params(np.random.default_rng(next_seed)))
+            cases[int(rng.integers(len(cases)))] = make(next_seed)
             next_seed += 1
         if (step + 1) % 50 == 0:
             entry = {"step": step + 1, "loss": float(np.mean(losses[-50:])), "dice": float(np.mean(dices[-50:])),
-                     "lr": learning_rate(step, args.steps, args.lr), "minutes": (time.time() - t0) / 60}
+                     "lr": learning_rate(step, args.steps, args.lr, args.warmup), "minutes": (time.time() - t0) / 60}
             print(json.dumps(entry), flush=True)
             log.write(json.dumps(entry) + "\n")
             log.flush()
-        if (step + 1) % 500 == 0 or step + 1 == args.steps:
+        if (step + 1) % 250 == 0 or step + 1 == args.steps:
             torch.save({"step": step + 1, "model": model.state_dict()}, args.work / "checkpoint.pt")
     save_weights(model, args, time.time() - t0, device, next_seed)
+    log.close()
 
 
 def save_weights(model: UNet3D, args: argparse.Namespace, seconds: float, device: torch.device,
@@ -124,9 +172,14 @@ def save_weights(model: UNet3D, args: argparse.Namespace, seconds: float, device
     args.out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu", torch.float16) for k, v in model.state_dict().items()}
     torch.save(state, args.out / "weights.pt")
-    record = {"steps": args.steps, "batch": args.batch, "patch_zyx": list(PATCH), "lr": args.lr,
-              "seed": args.seed, "phantoms_used": next_seed - TRAIN_SEEDS, "minutes": round(seconds / 60, 1),
-              "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads()}
+    record = {"steps": args.steps, "batch": args.batch, "patch_zyx": list(args.patch), "lr": args.lr,
+              "warmup": args.warmup, "seed": args.seed, "first_seed": args.first_seed,
+              "phantoms_used": next_seed - args.first_seed, "minutes": round(seconds / 60, 1),
+              "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
+              "init": str(args.init) if args.init else None, "metastases_both_lobes": args.metastases_both_lobes,
+              "sampling": {"lesion": args.lesion, "per_lesion": args.per_lesion, "hard": args.hard,
+                           "dense": args.dense, "organ": args.organ},
+              "command": " ".join(sys.argv)}
     (args.out / "training.json").write_text(json.dumps(record, indent=2) + "\n")
     print("saved", args.out / "weights.pt", flush=True)
 
