@@ -458,6 +458,7 @@ def test_double_click_fills_the_area_with_that_view_and_back(qtbot, grid: ViewGr
     coronal = grid.views[Plane.CORONAL]
     qtbot.mouseDClick(coronal, Qt.MouseButton.LeftButton, pos=QPoint(60, 60))
     assert grid.layout_mode is Layout.ONE and [p for p, v in grid.views.items() if v.isVisible()] == [Plane.CORONAL]
+    assert grid.chosen_layout is Layout.THREE  # what is saved on close stays the reader's layout
     qtbot.mouseDClick(coronal, Qt.MouseButton.LeftButton, pos=QPoint(60, 60))
     assert grid.layout_mode is Layout.THREE
 

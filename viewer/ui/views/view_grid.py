@@ -126,7 +126,7 @@ class ViewGrid(QWidget):
             self.borders[p].set_active(p is plane)
             view.set_active(p is plane)
         if changed and self.layout_mode is Layout.ONE:
-            self.set_layout(Layout.ONE)
+            self.set_layout(Layout.ONE, chosen=False)  # another plane in 1x1: the layout choice is unchanged
         self.active_changed.emit(plane)
 
     def toggle_maximise(self, plane: Plane) -> None:
@@ -137,15 +137,15 @@ class ViewGrid(QWidget):
             return
         self._before_maximise = self.layout_mode if self.layout_mode is not Layout.ONE else None
         self.set_active(plane)
-        self.set_layout(Layout.ONE)
+        self.set_layout(Layout.ONE, chosen=False)  # a moment's close look, not the reader's layout
 
-    def set_layout(self, layout: Layout | str) -> None:
+    def set_layout(self, layout: Layout | str, chosen: bool = True) -> None:
         """Arrange the views: 1x1 (active plane), 1x3 (three planes), 2x2 (three planes + 3-D).
 
         A stack without 3-D geometry always gets 1x1: there are no other planes to show.
         """
         stack = self.state is not None and self.state.stack_only
-        if not stack:
+        if not stack and chosen:
             self.chosen_layout = Layout(layout)
         mode = Layout.ONE if stack else Layout(layout)
         if (mode, self.active) == self._arranged:
