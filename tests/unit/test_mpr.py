@@ -66,7 +66,7 @@ def test_scroll_moves_exactly_one_slice_at_anisotropic_spacing(plane: Plane, axi
     assert abs(moved[axis]) == pytest.approx(1.0)
     assert np.allclose(np.delete(moved, axis), 0.0)
     assert slice_step_mm(vol, state.frames[plane].normal) == pytest.approx(vol.spacing[axis])
-    index, count, _ = state.slice_position(plane)
+    index, count = state.slice_position(plane)
     assert count == vol.shape[::-1][axis] and index == round(float(vol.lps_to_index(state.cursor)[axis]))
 
 

@@ -53,7 +53,7 @@ def slice_text(state: MprState, plane: Plane) -> str:
     """
     vol = state.volume
     normal = state.frames[plane].normal
-    index, count, _ = state.slice_position(plane)
+    index, count = state.slice_position(plane)
     if index is None:
         return "Oblique  " + position_text(state.cursor, normal)
     where = f"{index + 1}/{count}"

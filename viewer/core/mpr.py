@@ -23,6 +23,7 @@ from viewer.core import geometry
 from viewer.core.annotations import AnnotationList
 from viewer.core.problems import ProblemCode
 from viewer.core.volume import Volume, WindowPreset
+from viewer.core.windowing import sample_values
 
 Vec = NDArray[np.float64]
 
@@ -75,9 +76,8 @@ BASE_FRAMES: dict[Plane, Frame] = {
 
 
 def _t(v: ArrayLike) -> tuple[float, float, float]:
-    a = np.asarray(v, dtype=np.float64)
-    a = a / np.linalg.norm(a)
-    return float(a[0]), float(a[1]), float(a[2])
+    """``v`` normalised, as a tuple (frames hold unit vectors)."""
+    return _tuple(geometry.unit(v))
 
 
 def rotation(axis: ArrayLike, angle_deg: float) -> Vec:
@@ -215,15 +215,13 @@ class MprState:
         n = self.frames[plane].normal
         self.set_cursor(self.cursor + steps * slice_step_mm(self.volume, n) * n)
 
-    def slice_position(self, plane: Plane) -> tuple[int | None, int, float]:
-        """(slice index or None when oblique, slice count along the axis, position in mm along normal)."""
-        n = self.frames[plane].normal
-        axis = aligned_axis(self.volume, n)
-        mm = float(self.cursor @ n)
+    def slice_position(self, plane: Plane) -> tuple[int | None, int]:
+        """(slice index, or None when the plane is oblique; slice count along that axis)."""
+        axis = aligned_axis(self.volume, self.frames[plane].normal)
         if axis is None:
-            return None, 0, mm
+            return None, 0
         index = int(_nearest(self.volume.lps_to_index(self.cursor))[axis])
-        return index, self.volume.shape[::-1][axis], mm
+        return index, self.volume.shape[::-1][axis]
 
     def value_at(self, point: ArrayLike) -> float | None:
         """Voxel value nearest to ``point``, or None outside the volume."""
@@ -316,8 +314,8 @@ def _min_width(volume: Volume) -> float:
     """Narrowest useful window: 1 for integer data (HU), a ten-thousandth of the range for floats (SUV, FA)."""
     if np.issubdtype(volume.array.dtype, np.integer):
         return 1.0
-    a = volume.array[:: max(1, volume.shape[0] // 16)]
-    span = float(np.nanmax(a) - np.nanmin(a)) if a.size else 1.0
+    values = sample_values(volume.array)
+    span = float(values.max() - values.min()) if values.size else 1.0
     return max(span * 1e-4, 1e-6)
 
 

@@ -22,8 +22,8 @@ AIR_HU = -990.0  # below this a CT value is air (or padding)
 _PADDING_FRACTION = 0.01  # a minimum holding this share of the samples is padding
 
 
-def _sample(array: NDArray[np.generic], sample_max: int) -> NDArray[np.float64]:
-    """Finite values of a strided view of ``array``, at most ``sample_max`` of them."""
+def sample_values(array: NDArray[np.generic], sample_max: int = 2_000_000) -> NDArray[np.float64]:
+    """Finite values of a strided view of ``array``, at most ``sample_max`` of them (never a full copy)."""
     step = max(1, math.ceil((array.size / sample_max) ** (1.0 / max(array.ndim, 1))))
     while math.prod(math.ceil(n / step) for n in array.shape) > sample_max:
         step += 1
@@ -64,7 +64,7 @@ def auto_window(array: NDArray[np.generic], sample_max: int = 2_000_000) -> Wind
     """
     if sample_max < 1:
         raise ValueError(f"sample_max must be >= 1; got {sample_max}")
-    values = _sample(array, sample_max) if array.size else np.empty(0)
+    values = sample_values(array, sample_max) if array.size else np.empty(0)
     if values.size == 0:
         raise ValueError(f"array has no finite values (shape {array.shape})")
     floor = float(values.min())

@@ -7,14 +7,15 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
 from viewer.core.mpr import MprState
+from viewer.core.windowing import sample_values
 
-_SAMPLES = 2_000_000  # a strided sample is enough for a display histogram of any volume
 
 
 def histogram(array: np.ndarray, bins: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """(edges, counts) of a strided sample of ``array`` (never a full copy of a large volume)."""
-    step = max(1, int(np.ceil((array.size / _SAMPLES) ** (1 / 3))))
-    sample = np.asarray(array[::step, ::step, ::step]).ravel()
+    sample = sample_values(array)
+    if sample.size == 0:
+        sample = np.zeros(1)
     lo, hi = float(sample.min()), float(sample.max())
     counts, edges = np.histogram(sample, bins=bins, range=(lo, hi if hi > lo else lo + 1))
     return edges, counts

@@ -9,7 +9,9 @@ changes: a VTK text update costs milliseconds per frame.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from enum import Enum
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QPointF, Qt, Signal
@@ -55,7 +57,6 @@ class MprView(QVTKRenderWindowInteractor):
     activated = Signal(object)  # Plane: this view was clicked
     maximise_requested = Signal(object)  # Plane: double-clicked, to fill the view area (or go back)
     probed = Signal(object, object)  # LPS point (ndarray, None where unknown) and value (float | None) under the mouse
-    rendered = Signal()
 
     def __init__(self, plane: Plane, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -119,21 +120,20 @@ class MprView(QVTKRenderWindowInteractor):
         self._aligned_mapper.SetInputData(image)
         self._slice.SetUserMatrix(placement(state.volume))
         self._slice.VisibilityOn()
-        state.cursor_changed.connect(self._on_change)
-        state.frames_changed.connect(self._on_change)
-        state.window_changed.connect(self._on_change)
-        state.slab_changed.connect(self._on_change)
-        state.camera_changed.connect(self._on_camera)
-        for sig in (state.annotations.added, state.annotations.removed, state.annotations.changed):
-            sig.connect(self._on_change)
+        for signal, slot in self._subscriptions(state):
+            signal.connect(slot)
         self.refresh()
 
+    def _subscriptions(self, state: MprState) -> list[tuple[Any, Callable[..., None]]]:
+        """What this view follows: everything it draws, and its own camera."""
+        notes = state.annotations
+        redraw = [state.cursor_changed, state.frames_changed, state.window_changed, state.slab_changed,
+                  notes.added, notes.removed, notes.changed]
+        return [(signal, self._on_change) for signal in redraw] + [(state.camera_changed, self._on_camera)]
+
     def _disconnect(self, state: MprState) -> None:
-        for sig in (state.cursor_changed, state.frames_changed, state.window_changed, state.slab_changed):
-            sig.disconnect(self._on_change)
-        state.camera_changed.disconnect(self._on_camera)
-        for sig in (state.annotations.added, state.annotations.removed, state.annotations.changed):
-            sig.disconnect(self._on_change)
+        for signal, slot in self._subscriptions(state):
+            signal.disconnect(slot)
 
     def set_findings(self, findings: tuple[Finding, ...]) -> None:
         """Findings whose masks and RECIST axes are drawn where they cross this view's plane."""
@@ -247,7 +247,6 @@ class MprView(QVTKRenderWindowInteractor):
         """Render synchronously (tests and benchmarks time exactly this)."""
         if self.isVisible():
             self.GetRenderWindow().Render()
-            self.rendered.emit()
 
     # Overlay text -------------------------------------------------------------------------
     def annotation_labels(self) -> list[str]:

@@ -47,7 +47,6 @@ class ViewGrid(QWidget):
     """Owns the views and the reading state of the shown volume."""
 
     state_changed = Signal(object)  # the new MprState (or None)
-    active_changed = Signal(object)  # Plane
     layout_changed = Signal(object)  # Layout
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -127,7 +126,6 @@ class ViewGrid(QWidget):
             view.set_active(p is plane)
         if changed and self.layout_mode is Layout.ONE:
             self.set_layout(Layout.ONE, chosen=False)  # another plane in 1x1: the layout choice is unchanged
-        self.active_changed.emit(plane)
 
     def toggle_maximise(self, plane: Plane) -> None:
         """Show only ``plane``'s view, or go back to the layout before (double-click, as in most viewers)."""
