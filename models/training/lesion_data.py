@@ -35,6 +35,9 @@ class Sampling:
     organ: float = 0.25
     per_lesion: bool = False
     patch: tuple[int, int, int] = PATCH
+    # With per_lesion: draw a lesion in proportion to how much of it the network recently missed
+    # (online hard-positive mining: faint metastases get the patches, easy ones fewer).
+    by_miss: bool = False
 
 
 def training_params(rng: np.random.Generator, metastases_right: bool = True) -> PhantomParams:
@@ -47,10 +50,17 @@ def training_params(rng: np.random.Generator, metastases_right: bool = True) -> 
         metastases_right=metastases_right)
 
 
+def validation_params(rng: np.random.Generator) -> PhantomParams:
+    """Training's ranges, metastases anywhere in the liver: where the operating point is chosen."""
+    return training_params(rng, metastases_right=False)
+
+
 def evaluation_params(rng: np.random.Generator) -> PhantomParams:
-    """Held-out ranges that differ from training: fixed 200 slices, noise 10-16 HU, 2-5 lesions."""
+    """Held-out ranges that differ from training: fixed 200 slices, noise 10-16 HU, 2-5 lesions,
+    metastases anywhere in the liver."""
     return PhantomParams(shape=(200, 256, 256), spacing=SPACING, n_lesions=(2, 5),
-                         lesion_diameter_mm=(5.0, 40.0), noise_hu=float(rng.uniform(10, 16)))
+                         lesion_diameter_mm=(5.0, 40.0), noise_hu=float(rng.uniform(10, 16)),
+                         metastases_right=False)
 
 
 def classes(p: Phantom) -> NDArray[np.uint8]:
@@ -73,6 +83,8 @@ class Case:
     lesion_ids: NDArray[np.uint8] = field(default_factory=lambda: np.zeros(0, np.uint8))  # per lesion voxel
     dense_voxels: NDArray[np.intp] = field(default_factory=lambda: np.zeros(0, np.intp))  # flat indices
     hard: list[NDArray[np.intp]] = field(default_factory=list)  # mined (z, y, x) voxels, newest last
+    lesions: NDArray[np.uint8] | None = None  # lesion label of every voxel (for by_miss)
+    missed: dict[int, float] = field(default_factory=dict)  # lesion label -> recent share missed
 
     @staticmethod
     def make(seed: int, params: PhantomParams) -> Case:
@@ -82,7 +94,7 @@ class Case:
         lesion_voxels = np.argwhere(target == 3)
         dense = (target == 2) & (p.hu > -500)  # vessels and airway walls inside the lungs
         return Case(p.hu, target, lesion_voxels, np.flatnonzero((target == 1) | (target == 2))[::7],
-                    p.lesions[tuple(lesion_voxels.T)], np.flatnonzero(dense)[::3])
+                    p.lesions[tuple(lesion_voxels.T)], np.flatnonzero(dense)[::3], lesions=p.lesions)
 
     def add_hard(self, voxels: NDArray[np.intp], rng: np.random.Generator) -> None:
         """Remember false-positive voxels of the network (a few per patch, bounded per case)."""
@@ -90,6 +102,18 @@ class Case:
             self.hard.append(voxels[rng.choice(len(voxels), min(len(voxels), 16), replace=False)])
         while sum(len(h) for h in self.hard) > MAX_HARD:
             self.hard.pop(0)
+
+    def add_misses(self, found: NDArray[np.bool_], start: NDArray[np.intp]) -> None:
+        """Update each lesion's missed share from a patch at ``start`` where the network called
+        ``found`` voxels lesion (a running mean, so the estimate follows the network as it learns)."""
+        if self.lesions is None:
+            return
+        box = tuple(slice(int(a), int(a + n)) for a, n in zip(start, found.shape))
+        labels = self.lesions[box]
+        for label in np.unique(labels[labels > 0]):
+            truth = labels == label
+            missed = 1.0 - float((found & truth).sum()) / float(truth.sum())
+            self.missed[int(label)] = 0.7 * self.missed.get(int(label), 1.0) + 0.3 * missed
 
 
 def _centre(case: Case, rng: np.random.Generator, how: Sampling) -> NDArray[np.intp]:
@@ -99,7 +123,8 @@ def _centre(case: Case, rng: np.random.Generator, how: Sampling) -> NDArray[np.i
         pick = rng.integers(len(case.lesion_voxels))
         if how.per_lesion:
             ids = np.unique(case.lesion_ids)
-            pool = np.flatnonzero(case.lesion_ids == ids[rng.integers(len(ids))])
+            odds = np.array([0.1 + case.missed.get(int(i), 1.0) for i in ids]) if how.by_miss else np.ones(len(ids))
+            pool = np.flatnonzero(case.lesion_ids == ids[rng.choice(len(ids), p=odds / odds.sum())])
             pick = pool[rng.integers(len(pool))]
         return np.asarray(case.lesion_voxels[pick])
     mode -= how.lesion

@@ -70,12 +70,17 @@ def batch(cases: list[Case], rng: np.random.Generator, size: int, device: torch.
 
 
 def mine(logits: torch.Tensor, y: torch.Tensor, where: list[tuple[Case, np.ndarray]],
-         rng: np.random.Generator) -> None:
-    """Online hard-negative mining: voxels the network calls lesion (p > 0.5) that are not one are
-    remembered in their case, and later patches are centred on them."""
-    false_pos = ((torch.softmax(logits.detach(), dim=1)[:, 3] > 0.5) & (y != 3)).cpu().numpy()
-    for fp, (case, start) in zip(false_pos, where):
-        case.add_hard(np.argwhere(fp) + start, rng)
+         rng: np.random.Generator, how: Sampling) -> None:
+    """Online mining: voxels the network calls lesion (p > 0.5) that are not one are remembered in
+    their case, and later patches are centred on them (hard negatives); with ``by_miss``, how much of
+    each lesion it missed steers which lesion later patches show (hard positives)."""
+    found = (torch.softmax(logits.detach(), dim=1)[:, 3] > 0.5).cpu().numpy()
+    false_pos = found & (y != 3).cpu().numpy()
+    for fp, hit, (case, start) in zip(false_pos, found, where):
+        if how.hard > 0:
+            case.add_hard(np.argwhere(fp) + start, rng)
+        if how.by_miss:
+            case.add_misses(hit, start)
 
 
 def load_init(model: UNet3D, path: Path) -> None:
@@ -103,6 +108,8 @@ def main() -> None:
                     help="metastases anywhere in the liver (the generator's default: right lobe only)")
     ap.add_argument("--lesion", type=float, default=0.5, help="share of patches centred on a lesion")
     ap.add_argument("--per-lesion", action="store_true", help="pick the lesion first, then a voxel of it")
+    ap.add_argument("--by-miss", action="store_true",
+                    help="with --per-lesion, pick lesions in proportion to how much of them the network misses")
     ap.add_argument("--hard", type=float, default=0.0, help="share centred on mined false positives")
     ap.add_argument("--dense", type=float, default=0.0, help="share centred on dense lung voxels (vessels)")
     ap.add_argument("--organ", type=float, default=0.25, help="share centred in liver or lung")
@@ -111,7 +118,7 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    how = Sampling(args.lesion, args.hard, args.dense, args.organ, args.per_lesion, tuple(args.patch))
+    how = Sampling(args.lesion, args.hard, args.dense, args.organ, args.per_lesion, tuple(args.patch), args.by_miss)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -143,8 +150,8 @@ def main() -> None:
         with torch.autocast(device.type, dtype=amp):
             logits = model(x)
         loss, dice = loss_fn(logits.float(), y)
-        if args.hard > 0:
-            mine(logits.float(), y, where, rng)
+        if args.hard > 0 or how.by_miss:
+            mine(logits.float(), y, where, rng, how)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -177,7 +184,7 @@ def save_weights(model: UNet3D, args: argparse.Namespace, seconds: float, device
               "phantoms_used": next_seed - args.first_seed, "minutes": round(seconds / 60, 1),
               "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
               "init": str(args.init) if args.init else None, "metastases_both_lobes": args.metastases_both_lobes,
-              "sampling": {"lesion": args.lesion, "per_lesion": args.per_lesion, "hard": args.hard,
+              "sampling": {"lesion": args.lesion, "per_lesion": args.per_lesion, "by_miss": args.by_miss, "hard": args.hard,
                            "dense": args.dense, "organ": args.organ},
               "command": " ".join(sys.argv)}
     (args.out / "training.json").write_text(json.dumps(record, indent=2) + "\n")

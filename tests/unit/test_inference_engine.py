@@ -116,17 +116,40 @@ def test_organ_gating_keeps_only_candidates_inside_the_organ(model_dir: Path) ->
 
     manifest = read(model_dir)
     manifest = dataclasses.replace(manifest, output=dataclasses.replace(
-        manifest.output, gate_labels=(0,), min_gate_fraction=0.7))
+        manifest.output, gate_labels=(1,), min_gate_fraction=(0.7,)))
     shape = (20, 40, 40)
     prob = np.zeros(shape, np.float32)
     prob[5:10, 5:12, 5:12] = 1.0  # inside the organ
     prob[5:10, 25:32, 25:32] = 1.0  # outside it
-    organ = np.zeros(shape, np.float32)
-    organ[:, :20, :20] = 1.0
+    organ = np.zeros(shape, np.uint8)
+    organ[:, :20, :20] = 1
     volume = Volume(np.zeros(shape, np.int16), np.diag([2.0, 2.0, 2.0, 1.0]))
     [kept] = findings_from_probability(prob, volume.affine, volume, manifest, organ)
     assert kept.region.offset[1] < 20 and kept.region.offset[2] < 20
     assert len(findings_from_probability(prob, volume.affine, volume, read(model_dir), organ)) == 2
+
+
+def test_each_gating_organ_has_its_own_minimum_share(model_dir: Path) -> None:
+    """A liver metastasis at the liver's edge has liver on only part of its shell, a nodule has lung
+    all round: the liver may ask for less than the lung, and each candidate is judged by its organ."""
+    import dataclasses
+
+    from viewer.inference.postprocess import findings_from_probability
+
+    manifest = read(model_dir)
+    manifest = dataclasses.replace(manifest, output=dataclasses.replace(
+        manifest.output, gate_labels=(1, 2), min_gate_fraction=(0.3, 0.9)))
+    shape = (20, 60, 60)
+    prob = np.zeros(shape, np.float32)
+    organ = np.zeros(shape, np.uint8)
+    organ[:, :30, :30] = 1  # liver
+    organ[:, 30:, 30:] = 2  # lung
+    prob[5:10, 24:31, 10:17] = 1.0  # on the liver's edge: under half its shell is liver
+    prob[5:10, 29:36, 40:47] = 1.0  # on the lung's edge, as much lung around it: too little
+    prob[5:10, 42:49, 42:49] = 1.0  # inside the lung
+    volume = Volume(np.zeros(shape, np.int16), np.diag([2.0, 2.0, 2.0, 1.0]))
+    kept = findings_from_probability(prob, volume.affine, volume, manifest, organ)
+    assert sorted((f.region.offset[1], f.region.offset[2]) for f in kept) == [(24, 10), (42, 42)]
 
 
 def test_hysteresis_keeps_seeded_components_at_their_full_extent(model_dir: Path) -> None:
@@ -159,3 +182,22 @@ def test_seed_threshold_below_the_threshold_is_refused(model_dir: Path) -> None:
     doc["output"]["seed_threshold"] = 0.9
     (model_dir / "manifest.json").write_text(json.dumps(doc))
     assert read(model_dir).output.seed == 0.9
+
+
+def test_elongated_components_can_be_left_out(model_dir: Path) -> None:
+    """A model whose tumours are round may drop long thin components (vessels); by default none is."""
+    import dataclasses
+
+    from viewer.inference.postprocess import findings_from_probability
+
+    manifest = read(model_dir)
+    shape = (30, 60, 60)
+    prob = np.zeros(shape, np.float32)
+    zz, yy, xx = np.mgrid[:30, :60, :60]
+    prob[(zz - 15) ** 2 + (yy - 15) ** 2 + (xx - 15) ** 2 <= 36] = 1.0  # a ball 13 voxels across
+    prob[13:16, 40:43, 5:55] = 1.0  # a rod 50 voxels long, as much volume as a ball 14 across
+    volume = Volume(np.zeros(shape, np.int16), np.diag([1.5, 1.0, 1.0, 1.0]))
+    assert len(findings_from_probability(prob, volume.affine, volume, manifest)) == 2
+    strict = dataclasses.replace(manifest, output=dataclasses.replace(manifest.output, max_elongation=1.5))
+    [ball] = findings_from_probability(prob, volume.affine, volume, strict)
+    assert ball.measurements.max_diameter_mm < 20

@@ -92,10 +92,16 @@ class OutputSpec:
     threshold: float = 0.5  # on the lesion probability: a lesion's extent
     min_volume_mm3: float = 30.0
     gate_labels: tuple[int, ...] = ()  # organs a lesion must lie in (e.g. liver, lung) ...
-    min_gate_fraction: float = 0.0  # ... as the share of a shell around it that they cover
+    # ... as the share of a shell around it that its organ covers, one minimum per gate label: a
+    # liver metastasis at the liver's edge has less liver around it than a nodule has lung.
+    min_gate_fraction: tuple[float, ...] = ()
     # Hysteresis: a component of prob > threshold is kept only if its peak exceeds this (None: the
     # threshold itself). A low threshold outlines the whole lesion, a high seed keeps out noise.
     seed_threshold: float | None = None
+    # Shape: a component whose maximal 3-D diameter is over this multiple of the diameter of a sphere
+    # of its volume is not proposed (None: any shape). Vessels and tissue bands are long, the
+    # tumours a model was trained on may be round; a model with irregular tumours leaves it None.
+    max_elongation: float | None = None
 
     def __post_init__(self) -> None:
         if not any(label.lesion for label in self.labels):
@@ -105,13 +111,25 @@ class OutputSpec:
         if self.seed_threshold is not None and not self.threshold <= self.seed_threshold < 1:
             raise ManifestError(f"output.seed_threshold must be in [threshold, 1) = [{self.threshold}, 1); "
                                 f"got {self.seed_threshold}")
-        if not 0 <= self.min_gate_fraction <= 1:
+        if self.max_elongation is not None and self.max_elongation < 1:
+            raise ManifestError(f"output.max_elongation must be >= 1 (a sphere); got {self.max_elongation}")
+        if len(self.min_gate_fraction) != len(self.gate_labels):
+            raise ManifestError(f"output.min_gate_fraction needs one value per gate label {self.gate_labels}; "
+                                f"got {self.min_gate_fraction}")
+        if not all(0 <= f <= 1 for f in self.min_gate_fraction):
             raise ManifestError(f"output.min_gate_fraction must be in [0, 1]; got {self.min_gate_fraction}")
 
     @property
     def seed(self) -> float:
         """The peak probability a component needs to become a finding."""
         return self.threshold if self.seed_threshold is None else self.seed_threshold
+
+    def gate_minimum(self, organ: int) -> float:
+        """The share of a lesion's shell that ``organ`` must cover (0: no gating organ around it,
+        which only passes when no organ asks for any share)."""
+        if organ in self.gate_labels:
+            return self.min_gate_fraction[self.gate_labels.index(organ)]
+        return max(self.min_gate_fraction, default=0.0)
 
 
 @dataclass(frozen=True)
@@ -153,10 +171,25 @@ def _tuple(values: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(tuple(v) if isinstance(v, list) else v for v in values)
 
 
+def _optional(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _gate_minimums(value: Any, gates: tuple[int, ...]) -> tuple[float, ...]:
+    """``min_gate_fraction`` as one number for every gate label, or as {"label": share}."""
+    if isinstance(value, Mapping):
+        unknown = set(value) - {str(g) for g in gates}
+        if unknown:
+            raise ManifestError(f"output.min_gate_fraction names labels that do not gate: {sorted(unknown)}")
+        return tuple(float(value.get(str(g), 0.0)) for g in gates)
+    return tuple(float(value) for _ in gates)
+
+
 def parse(doc: Mapping[str, Any], folder: Path) -> ModelManifest:
     """Build a manifest from its JSON form (raises ManifestError naming the bad field)."""
     try:
         out = doc["output"]
+        gates = tuple(int(v) for v in out.get("gate_labels", []))
         return ModelManifest(
             id=doc["id"], name=doc["name"], version=str(doc["version"]), task=doc["task"],
             format=doc["format"], entry=doc["entry"],
@@ -170,9 +203,8 @@ def parse(doc: Mapping[str, Any], folder: Path) -> ModelManifest:
             output=OutputSpec(tuple(Label(l["value"], l["name"], tuple(l["snomed"]) if l.get("snomed") else None,
                                           bool(l.get("lesion", False))) for l in out["labels"]),
                               float(out.get("threshold", 0.5)), float(out.get("min_volume_mm3", 30.0)),
-                              tuple(int(v) for v in out.get("gate_labels", [])),
-                              float(out.get("min_gate_fraction", 0.0)),
-                              None if out.get("seed_threshold") is None else float(out["seed_threshold"])),
+                              gates, _gate_minimums(out.get("min_gate_fraction", 0.0), gates),
+                              _optional(out.get("seed_threshold")), _optional(out.get("max_elongation"))),
             architecture=dict(doc.get("architecture", {})), licence=doc.get("licence", ""),
             training_data=doc.get("training_data", ""), intended_use=doc.get("intended_use", ""),
             folder=folder)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,13 +35,17 @@ def _volume_box(obj: tuple[slice, ...], grid_affine: NDArray[np.float64], volume
     return start, stop
 
 
-def gate_fraction(labels: NDArray[np.int32], n: int, obj: tuple[slice, ...],
-                  gate: NDArray[np.float32]) -> float:
-    """Share of a two-voxel shell around component ``n`` that the gating organs cover."""
+def organ_share(labels: NDArray[np.int32], n: int, obj: tuple[slice, ...],
+                organs: NDArray[np.uint8]) -> tuple[int, float]:
+    """The gating organ that covers most of a two-voxel shell around component ``n``, and its share
+    of the shell ((0, 0.0) when no gating organ touches it)."""
     box = tuple(slice(max(0, s.start - 3), s.stop + 3) for s in obj)
     component = labels[box] == n
     shell = ndimage.binary_dilation(component, iterations=2) & (labels[box] == 0)
-    return float((gate[box][shell] > 0.5).mean()) if shell.any() else 0.0
+    counts = np.bincount(organs[box][shell], minlength=2) if shell.any() else np.zeros(2, np.intp)
+    counts[0] = 0
+    organ = int(counts.argmax())
+    return (organ, float(counts[organ]) / float(shell.sum())) if counts[organ] else (0, 0.0)
 
 
 def seeded_components(prob: NDArray[np.float32], threshold: float, seed: float) -> NDArray[np.int32]:
@@ -62,16 +67,24 @@ class Candidate:
     finding: Finding
     peak: float  # highest lesion probability in the component
     volume_mm3: float  # on the volume's grid
-    gate_fraction: float  # share of the shell around it in a gating organ (1.0 without a gate)
+    organ: int  # the gating organ around it (0: none, or the model does not gate)
+    gate_fraction: float  # that organ's share of the shell around it (1.0 without a gate)
+
+    @property
+    def elongation(self) -> float:
+        """Maximal 3-D diameter over the diameter of a sphere of the same volume (about 1 for a ball)."""
+        sphere_mm = math.cbrt(6 * self.volume_mm3 / math.pi)
+        return float(self.finding.measurements.max_diameter_mm) / max(1e-6, sphere_mm)
 
     def passes(self, spec: OutputSpec, gated: bool) -> bool:
         """Whether the operating point ``spec`` keeps it."""
-        organ_ok = not gated or spec.min_gate_fraction <= 0 or self.gate_fraction >= spec.min_gate_fraction
-        return self.peak > spec.seed and self.volume_mm3 >= spec.min_volume_mm3 and organ_ok
+        organ_ok = not gated or self.gate_fraction >= spec.gate_minimum(self.organ)
+        shape_ok = spec.max_elongation is None or self.elongation <= spec.max_elongation
+        return self.peak > spec.seed and self.volume_mm3 >= spec.min_volume_mm3 and organ_ok and shape_ok
 
 
 def lesion_candidates(prob: NDArray[np.float32], grid_affine: NDArray[np.float64], volume: Volume,
-                      manifest: ModelManifest, gate: NDArray[np.float32] | None = None,
+                      manifest: ModelManifest, organs: NDArray[np.uint8] | None = None,
                       seed: float | None = None) -> list[Candidate]:
     """Every component of ``prob > threshold`` peaking above ``seed`` (default: the manifest's),
     unfiltered, so a calibration sweep can try many operating points on one pass."""
@@ -84,18 +97,20 @@ def lesion_candidates(prob: NDArray[np.float32], grid_affine: NDArray[np.float64
             continue
         found = _finding(prob, obj, n, labels, grid_affine, volume, manifest, kind)
         if found is not None:
-            fraction = 1.0 if gate is None else gate_fraction(labels, n, obj, gate)
-            out.append(Candidate(found[0], float(prob[obj][labels[obj] == n].max()), found[1], fraction))
+            organ, share = (0, 1.0) if organs is None else organ_share(labels, n, obj, organs)
+            out.append(Candidate(found[0], float(prob[obj][labels[obj] == n].max()), found[1], organ, share))
     return out
 
 
 def findings_from_probability(prob: NDArray[np.float32], grid_affine: NDArray[np.float64],
                               volume: Volume, manifest: ModelManifest,
-                              gate: NDArray[np.float32] | None = None) -> list[Finding]:
+                              organs: NDArray[np.uint8] | None = None) -> list[Finding]:
     """One proposed finding per connected component of ``prob > threshold`` that peaks above the
-    seed threshold, is big enough and, for a gating model, lies in one of its organs (liver, lung)."""
-    kept = [c.finding for c in lesion_candidates(prob, grid_affine, volume, manifest, gate)
-            if c.passes(manifest.output, gate is not None)]
+    seed threshold, is big enough, not too long for its volume and, for a gating model, lies in one
+    of its organs (liver, lung):
+    ``organs`` holds the gating organ of each voxel (label value, 0 for none)."""
+    kept = [c.finding for c in lesion_candidates(prob, grid_affine, volume, manifest, organs)
+            if c.passes(manifest.output, organs is not None)]
     return sorted(kept, key=lambda f: -f.measurements.volume_ml)
 
 

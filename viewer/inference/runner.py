@@ -59,17 +59,18 @@ class Runner:
         """Propose findings for ``volume`` (raises Cancelled if ``cancel`` returns True)."""
         timings: dict[str, float] = {}
         notes: list[str] = []
-        lesion, gate, grid, device = self.lesion_probability(volume, on_progress, cancel, timings, notes)
+        lesion, organs, grid, device = self.lesion_probability(volume, on_progress, cancel, timings, notes)
         with _timed(timings, "postprocess"):
-            findings = findings_from_probability(lesion, grid.affine, volume, self.manifest, gate)
+            findings = findings_from_probability(lesion, grid.affine, volume, self.manifest, organs)
         return InferenceResult(tuple(findings), self.manifest.id, self.manifest.version, str(device),
                                timings, tuple(notes))
 
     def lesion_probability(self, volume: Volume, on_progress: ProgressFn | None = None,
                            cancel: Callable[[], bool] | None = None, timings: dict[str, float] | None = None,
                            notes: list[str] | None = None
-                           ) -> tuple[NDArray[np.float32], NDArray[np.float32] | None, ModelGrid, torch.device]:
-        """The first stages: lesion and (if the model gates) organ probability on the model's grid."""
+                           ) -> tuple[NDArray[np.float32], NDArray[np.uint8] | None, ModelGrid, torch.device]:
+        """The first stages on the model's grid: lesion probability and, if the model gates, the
+        gating organ of each voxel (its label value where its probability is over 0.5, else 0)."""
         timings = {} if timings is None else timings
         notes = [] if notes is None else notes
         with _timed(timings, "load"):
@@ -82,8 +83,8 @@ class Runner:
         with _timed(timings, "predict"):
             probs, device = self._predict(lambda box: window_channels(hu[box], windows), hu.shape,
                                           on_progress, cancel, notes)
-        gate = probs[1][crop] if len(probs) > 1 else None
-        return probs[0][crop], gate, grid, device
+        organs = _organ_map([p[crop] for p in probs[1:]], self.manifest.output.gate_labels)
+        return probs[0][crop], organs, grid, device
 
     def _divisor(self) -> tuple[int, int, int]:
         net = self._network(self.device)
@@ -94,8 +95,7 @@ class Runner:
         """Lesion (and gate) probability; on CUDA out-of-memory retry with smaller tiles, then CPU."""
         spec = self.manifest.inference
         groups = [[label.value for label in self.manifest.output.labels if label.lesion]]
-        if self.manifest.output.gate_labels:
-            groups.append(list(self.manifest.output.gate_labels))
+        groups += [[label] for label in self.manifest.output.gate_labels]
         attempts: list[tuple[torch.device, tuple[int, int, int]]] = [(self.device, spec.patch_zyx)]
         if self.device.type == "cuda":
             half = [max(d, p // 2 // d * d) for p, d in zip(spec.patch_zyx, self._divisor())]
@@ -113,6 +113,20 @@ class Runner:
                 notes.append(f"GPU out of memory with tiles {patch}; retrying with "
                              f"{attempts[n + 1][1]} on {attempts[n + 1][0].type}")
         raise AssertionError("unreachable")
+
+
+def _organ_map(probs: list[NDArray[np.float32]], labels: tuple[int, ...]) -> NDArray[np.uint8] | None:
+    """The most probable gating organ of each voxel where its probability is over 0.5, else 0
+    (uint8, and no full-size index temporaries: peak memory matters on big volumes)."""
+    if not probs:
+        return None
+    organs = np.zeros(probs[0].shape, np.uint8)
+    best = np.full(probs[0].shape, 0.5, np.float32)
+    for label, prob in zip(labels, probs):
+        over = prob > best
+        organs[over] = label
+        np.copyto(best, prob, where=over)
+    return organs
 
 
 def _autocast_dtype(name: str, device: torch.device) -> torch.dtype | None:

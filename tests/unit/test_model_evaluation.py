@@ -1,0 +1,72 @@
+"""The scoring that the model card's numbers come from (models/training/evaluate.py): a wrong count
+here would misstate how good the shipped model is."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from viewer.core.findings import Finding, Origin, Provenance, RegionMask, new_uid
+from viewer.core.region_measure import measure_region
+from viewer.core.volume import SeriesMeta, Volume
+from viewer.synth.phantom import Phantom
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "models" / "training"))
+import evaluate  # noqa: E402
+
+
+def _phantom() -> Phantom:
+    """Two cubic lesions of 8 and 4 voxels a side on a 1 mm grid."""
+    lesions = np.zeros((20, 40, 40), np.uint8)
+    lesions[2:10, 2:10, 2:10] = 1
+    lesions[12:16, 30:34, 30:34] = 2
+    return Phantom(np.zeros(lesions.shape, np.int16), np.zeros(lesions.shape, np.uint8), lesions, (),
+                   (1.0, 1.0, 1.0), 0)
+
+
+def _finding(p: Phantom, mask: np.ndarray) -> Finding:
+    nz = np.argwhere(mask)
+    lo, hi = nz.min(axis=0), nz.max(axis=0) + 1
+    region = RegionMask(tuple(int(v) for v in lo), mask[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]])
+    volume = Volume(p.hu, np.eye(4), SeriesMeta(modality="CT"))
+    return Finding(new_uid(), "lesion", region, measure_region(region, volume), Provenance(Origin.AI))
+
+
+def test_scores_count_hits_misses_false_positives_and_dice() -> None:
+    p = _phantom()
+    half = np.zeros(p.lesions.shape, bool)
+    half[2:10, 2:10, 2:6] = True  # half of lesion 1
+    elsewhere = np.zeros(p.lesions.shape, bool)
+    elsewhere[15:18, 2:5, 30:33] = True
+    findings = [_finding(p, half), _finding(p, elsewhere)]
+    drawn = evaluate.overlaps(findings, p, evaluate.truth_long_axes(p))
+
+    both = evaluate.score(drawn, np.array([True, True]))
+    first, second = both["lesions"]
+    assert first["detected"] and not second["detected"]
+    assert first["dice"] == pytest.approx(2 * 256 / (256 + 512))
+    assert both["false_positives"] == 1
+    assert both["dice"] == pytest.approx(2 * 256 / (512 + 64 + 256 + 27))
+    # The truth's long axis is the cube's in-plane diagonal; the half finding's is shorter.
+    assert first["long_axis_mm"] == pytest.approx(np.hypot(7, 7), abs=1.5)
+    assert first["long_axis_error_mm"] > 1.0
+
+    # Dropping the false positive (as a stricter operating point would) changes only what it should.
+    only_hit = evaluate.score(drawn, np.array([True, False]))
+    assert only_hit["false_positives"] == 0 and only_hit["lesions"][0]["detected"]
+    assert only_hit["dice"] == pytest.approx(2 * 256 / (512 + 64 + 256))
+    nothing = evaluate.score(drawn, np.array([False, False]))
+    assert nothing["dice"] == 0 and not any(les["detected"] for les in nothing["lesions"])
+
+
+def test_summary_counts_sensitivity_for_big_lesions_apart() -> None:
+    cases = [{"lesions": [{"long_axis_mm": 20.0, "detected": True, "dice": 0.8, "long_axis_error_mm": 1.0},
+                          {"long_axis_mm": 6.0, "detected": False}], "false_positives": 1, "dice": 0.7},
+             {"lesions": [{"long_axis_mm": 12.0, "detected": False}], "false_positives": 0, "dice": 0.0}]
+    s = evaluate.summary(cases)
+    assert s["sensitivity_ge_10mm"] == 0.5 and s["sensitivity_all"] == pytest.approx(1 / 3)
+    assert s["false_positives_per_case"] == 0.5 and s["dice_per_case_mean"] == pytest.approx(0.35)
+    assert s["long_axis_error_median_mm_ge_10mm"] == 1.0
