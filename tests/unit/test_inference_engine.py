@@ -109,6 +109,27 @@ def test_tiles_cover_the_volume_and_blend_smoothly() -> None:
     assert w.max() == pytest.approx(1.0) and w.min() > 0 and w[4, 8, 8] > w[0, 0, 0]
 
 
+def test_blending_overlapping_tiles_keeps_probabilities_exact() -> None:
+    """Wherever tiles overlap (and on odd sizes that leave a last, shifted tile) the blended
+    probability of a network that says the same everywhere is that same value."""
+    import torch
+
+    from viewer.inference.sliding_window import predict
+
+    class Flat(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            logits = torch.zeros((x.shape[0], 4, *x.shape[2:]))
+            logits[:, 3] = 1.0
+            return logits
+
+    shape = (37, 50, 45)
+    probs = predict(Flat(), lambda box: np.zeros((1, *(s.stop - s.start for s in box)), np.float32), shape,
+                    (16, 32, 32), 0.25, 0.125, [[3], [1, 2]], torch.device("cpu"))
+    lesion = np.e / (np.e + 3)
+    assert probs.shape == (2, *shape)
+    assert np.allclose(probs[0], lesion, atol=1e-5) and np.allclose(probs[1], 2 / (np.e + 3), atol=1e-5)
+
+
 def test_organ_gating_keeps_only_candidates_inside_the_organ(model_dir: Path) -> None:
     import dataclasses
 

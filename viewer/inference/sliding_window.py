@@ -25,14 +25,29 @@ def tile_starts(size: int, patch: int, overlap: float) -> list[int]:
     return starts + [size - patch]
 
 
-def gaussian_weight(patch: tuple[int, int, int], sigma_scale: float) -> NDArray[np.float32]:
-    """Importance map: tile centres count more than their edges, which see less context."""
+def gaussian_axes(patch: tuple[int, int, int], sigma_scale: float) -> list[NDArray[np.float32]]:
+    """Importance of each position along each axis of a tile: centres count more than edges, which
+    see less context. Floored per axis (never zero), so the 3-D weight, their product, is separable
+    and the blended total needs no full-size array."""
     axes = []
     for n in patch:
         x = np.arange(n) - (n - 1) / 2
-        axes.append(np.exp(-0.5 * (x / max(n * sigma_scale, 1e-3)) ** 2))
-    w = axes[0][:, None, None] * axes[1][None, :, None] * axes[2][None, None, :]
-    return np.asarray(np.maximum(w / w.max(), 1e-3), dtype=np.float32)
+        g = np.exp(-0.5 * (x / max(n * sigma_scale, 1e-3)) ** 2)
+        axes.append(np.maximum(g / g.max(), 1e-3).astype(np.float32))
+    return axes
+
+
+def gaussian_weight(patch: tuple[int, int, int], sigma_scale: float) -> NDArray[np.float32]:
+    """The 3-D importance map of a tile (the product of :func:`gaussian_axes`)."""
+    a, b, c = gaussian_axes(patch, sigma_scale)
+    return np.asarray(a[:, None, None] * b[None, :, None] * c[None, None, :], dtype=np.float32)
+
+
+def _axis_totals(size: int, patch: int, starts: list[int], weight: NDArray[np.float32]) -> NDArray[np.float32]:
+    total = np.zeros(size, np.float32)
+    for s in starts:
+        total[s:s + patch] += weight
+    return total
 
 
 TileInput = Callable[[tuple[slice, slice, slice]], NDArray[np.float32]]
@@ -69,11 +84,11 @@ def predict(net: torch.nn.Module, tile_input: TileInput, shape: tuple[int, int, 
     full-size input never has to exist. Only the groups asked for are accumulated, to save memory.
     """
     patch = (min(patch[0], shape[0]), min(patch[1], shape[1]), min(patch[2], shape[2]))
+    axes = gaussian_axes(patch, sigma_scale)
     weight = gaussian_weight(patch, sigma_scale)
     probs = np.zeros((len(groups), *shape), dtype=np.float32)
-    total = np.zeros(shape, dtype=np.float32)
-    tiles = [(z, y, x) for z in tile_starts(shape[0], patch[0], overlap)
-             for y in tile_starts(shape[1], patch[1], overlap) for x in tile_starts(shape[2], patch[2], overlap)]
+    starts = [tile_starts(n, p, overlap) for n, p in zip(shape, patch)]
+    tiles = [(z, y, x) for z in starts[0] for y in starts[1] for x in starts[2]]
     with torch.inference_mode(), _cancel_between_layers(net, cancel):
         for n, (z, y, x) in enumerate(tiles):
             if cancel is not None and cancel():
@@ -85,8 +100,11 @@ def predict(net: torch.nn.Module, tile_input: TileInput, shape: tuple[int, int, 
             soft = torch.softmax(logits.float(), dim=1)[0]
             out = torch.stack([soft[g].sum(dim=0) for g in groups]).cpu().numpy()
             probs[(slice(None), *box)] += out * weight
-            total[box] += weight
             if on_tile is not None:
                 on_tile(n + 1, len(tiles))
-    probs /= total
+    # Tiles form a grid and the weight is separable: the blended total is an outer product.
+    tz, ty, tx = (_axis_totals(n, p, s, a) for n, p, s, a in zip(shape, patch, starts, axes))
+    probs /= tz[None, :, None, None]
+    probs /= ty[None, None, :, None]
+    probs /= tx[None, None, None, :]
     return probs
