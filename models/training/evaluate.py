@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gzip
 import itertools
 import json
 import sys
@@ -252,8 +253,13 @@ def calibrate(model: Path, n: int, cache: Path | None) -> None:
     doc = manifest_doc(model, best["threshold"], best["min_volume_mm3"], tuple(best["min_gate_fraction"]),
                        best["seed_threshold"], best["max_elongation"])
     (model / "manifest.json").write_text(json.dumps(doc, indent=2) + "\n")
-    record = {"chosen": best, "tradeoff": tradeoff(rows), "sweep": rows}
+    record = {"chosen": best, "tradeoff": tradeoff(rows), "validation_seeds": [VALIDATION_SEEDS, VALIDATION_SEEDS + n - 1],
+              "grid": {"threshold": THRESHOLDS, "seed_threshold": SEEDS, "min_volume_mm3": MIN_VOLUMES,
+                       "min_gate_fraction": [LIVER_GATES, LUNG_GATES], "max_elongation": ELONGATIONS},
+              "operating_points": len(rows), "sweep": "calibration_sweep.json.gz"}
     (model / "calibration.json").write_text(json.dumps(record, indent=2) + "\n")
+    with gzip.open(model / "calibration_sweep.json.gz", "wt") as f:  # every point: megabytes as text
+        json.dump(rows, f)
     print(json.dumps(best, indent=2))
 
 
