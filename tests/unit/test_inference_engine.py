@@ -222,3 +222,14 @@ def test_elongated_components_can_be_left_out(model_dir: Path) -> None:
     strict = dataclasses.replace(manifest, output=dataclasses.replace(manifest.output, max_elongation=1.5))
     [ball] = findings_from_probability(prob, volume.affine, volume, strict)
     assert ball.measurements.max_diameter_mm < 20
+
+
+def test_each_voxel_gets_its_most_probable_gating_organ_over_one_half() -> None:
+    from viewer.inference.runner import _organ_map
+
+    liver = np.array([0.9, 0.4, 0.3, 0.5, 0.6], np.float32)
+    lung = np.array([0.05, 0.45, 0.6, 0.2, 0.7], np.float32)
+    organs = _organ_map([liver, lung], (1, 2))
+    assert organs is not None and organs.dtype == np.uint8
+    assert organs.tolist() == [1, 0, 2, 0, 2]  # 0.5 itself is not over one half
+    assert _organ_map([], ()) is None
