@@ -1,12 +1,13 @@
 """Calibrate and evaluate the lesion model on generated phantoms it never saw.
 
-    .venv/bin/python models/training/evaluate.py calibrate --cases 8    # validation seeds: picks
-        the threshold and minimum size, writes models/lesion-unet-synth/manifest.json
-    .venv/bin/python models/training/evaluate.py evaluate --cases 20    # held-out seeds and ranges
+    .venv/bin/python models/training/evaluate.py calibrate --cases 16   # validation seeds: picks the
+        threshold, hysteresis seed, minimum size, organ gates and shape limit; writes the model's
+        manifest.json, calibration.json (choice and frontier) and calibration_sweep.json.gz (all)
+    .venv/bin/python models/training/evaluate.py evaluate --cases 16    # held-out seeds and ranges
 
 The operating point is chosen on the validation seeds only, never on the evaluation seeds.
-``--cache DIR`` keeps the probability maps (one file per seed; use one folder per weights file),
-so a second sweep costs no inference. ``--threads N`` caps torch's CPU threads.
+``--cache DIR`` keeps the probability maps (one file per seed; use one folder per weights file,
+phantom settings and inference code), so a second sweep costs no inference. ``--threads N`` caps torch's CPU threads.
 """
 
 from __future__ import annotations
@@ -105,6 +106,8 @@ class Overlaps:
 
 
 def overlaps(findings: list[Any], p: Phantom, truth_long_mm: NDArray[np.float64]) -> Overlaps:
+    """Counts for ``findings``, which must not overlap (components of one probability map do not;
+    where resampling makes neighbours touch, the later one takes the voxel)."""
     pred = np.zeros(p.lesions.shape, dtype=np.int64)
     for n, f in enumerate(findings, 1):
         (k0, j0, i0), (k1, j1, i1) = f.region.bbox
@@ -197,7 +200,7 @@ def probability_maps(runner: Runner, seeds: range, params_fn: Any, cache: Path |
 
 def sweep(cases: list[Case], runner: Runner) -> list[dict[str, Any]]:
     """Every operating point; the components are found, resampled and drawn once per threshold,
-    then filtered by peak, size and organ exactly as findings_from_probability does."""
+    then filtered by peak, size, organ and shape exactly as findings_from_probability does."""
     rows = []
     for threshold in THRESHOLDS:
         base = dataclasses.replace(runner.manifest, output=dataclasses.replace(

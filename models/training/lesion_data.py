@@ -123,8 +123,12 @@ def _centre(case: Case, rng: np.random.Generator, how: Sampling) -> NDArray[np.i
         pick = rng.integers(len(case.lesion_voxels))
         if how.per_lesion:
             ids = np.unique(case.lesion_ids)
-            odds = np.array([0.1 + case.missed.get(int(i), 1.0) for i in ids]) if how.by_miss else np.ones(len(ids))
-            pool = np.flatnonzero(case.lesion_ids == ids[rng.choice(len(ids), p=odds / odds.sum())])
+            if how.by_miss:
+                odds = np.array([0.1 + case.missed.get(int(i), 1.0) for i in ids])
+                chosen = ids[rng.choice(len(ids), p=odds / odds.sum())]
+            else:  # the draw of runs B and C, so their commands still reproduce them
+                chosen = ids[rng.integers(len(ids))]
+            pool = np.flatnonzero(case.lesion_ids == chosen)
             pick = pool[rng.integers(len(pool))]
         return np.asarray(case.lesion_voxels[pick])
     mode -= how.lesion

@@ -115,6 +115,8 @@ def main() -> None:
     ap.add_argument("--organ", type=float, default=0.25, help="share centred in liver or lung")
     ap.add_argument("--patch", type=int, nargs=3, default=list(PATCH), help="patch size z y x (voxels)")
     args = ap.parse_args()
+    if args.by_miss and not args.per_lesion:
+        ap.error("--by-miss weighs the lesions that --per-lesion draws: give both")
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -3,8 +3,10 @@ would bring one. It marks bright blobs as lesions, so the geometry of what comes
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,7 +16,7 @@ from tests.data.tiny_model import BrightBlob, sagittal_volume, write_manifest
 from viewer.core.findings import Origin, Status
 from viewer.core.volume import Volume
 from viewer.inference.loading import ModelLoadError, load_network
-from viewer.inference.manifest import ManifestError, read
+from viewer.inference.manifest import Label, ManifestError, ModelManifest, read
 from viewer.inference.registry import discover
 from viewer.inference.runner import Cancelled, Runner
 from viewer.inference.sliding_window import gaussian_weight, tile_starts
@@ -130,20 +132,50 @@ def test_blending_overlapping_tiles_keeps_probabilities_exact() -> None:
     assert np.allclose(probs[0], lesion, atol=1e-5) and np.allclose(probs[1], 2 / (np.e + 3), atol=1e-5)
 
 
-def test_organ_gating_keeps_only_candidates_inside_the_organ(model_dir: Path) -> None:
-    import dataclasses
+def _with_organs(manifest: ModelManifest, **output: Any) -> ModelManifest:
+    """The tiny model's manifest as if it also segmented liver (2) and lung (3)."""
+    labels = (*manifest.output.labels, Label(2, "liver"), Label(3, "lung"))
+    return dataclasses.replace(manifest, output=dataclasses.replace(manifest.output, labels=labels, **output))
 
+
+def test_gate_labels_and_their_shares_are_checked(model_dir: Path) -> None:
+    doc = json.loads((model_dir / "manifest.json").read_text())
+    doc["output"]["labels"] += [{"value": 2, "name": "liver"}, {"value": 3, "name": "lung"}]
+    for gates, shares, wrong in [([1], 0.5, "gate_labels"),  # the lesion itself
+                                 ([2, 2], 0.5, "gate_labels"), ([2, 7], 0.5, "gate_labels"),
+                                 ("23", 0.5, "gate_labels"), ([2.5], 0.5, "gate_labels"),
+                                 ([2, 3], [0.5], "min_gate_fraction"), ([2, 3], {"4": 0.5}, "min_gate_fraction"),
+                                 ([2, 3], "most", "min_gate_fraction"), ([2, 3], 1.5, "min_gate_fraction")]:
+        doc["output"].update(gate_labels=gates, min_gate_fraction=shares)
+        (model_dir / "manifest.json").write_text(json.dumps(doc))
+        with pytest.raises(ManifestError, match=wrong):
+            read(model_dir)
+    for shares in (0.4, [0.4, 0.9], {"3": 0.9, "2": 0.4}):  # a number, a list, a mapping
+        doc["output"].update(gate_labels=[2, 3], min_gate_fraction=shares)
+        (model_dir / "manifest.json").write_text(json.dumps(doc))
+        output = read(model_dir).output
+        assert output.gate_labels == (2, 3) and output.gate_minimum(2) == 0.4
+        assert output.gate_minimum(3) == (0.4 if shares == 0.4 else 0.9)
+    doc["output"]["max_elongation"] = float("nan")
+    (model_dir / "manifest.json").write_text(json.dumps(doc))
+    with pytest.raises(ManifestError, match="max_elongation"):
+        read(model_dir)
+    doc["output"] = []
+    (model_dir / "manifest.json").write_text(json.dumps(doc))
+    with pytest.raises(ManifestError, match="output"):
+        read(model_dir)
+
+
+def test_organ_gating_keeps_only_candidates_inside_the_organ(model_dir: Path) -> None:
     from viewer.inference.postprocess import findings_from_probability
 
-    manifest = read(model_dir)
-    manifest = dataclasses.replace(manifest, output=dataclasses.replace(
-        manifest.output, gate_labels=(1,), min_gate_fraction=(0.7,)))
+    manifest = _with_organs(read(model_dir), gate_labels=(2,), min_gate_fraction=(0.7,))
     shape = (20, 40, 40)
     prob = np.zeros(shape, np.float32)
     prob[5:10, 5:12, 5:12] = 1.0  # inside the organ
     prob[5:10, 25:32, 25:32] = 1.0  # outside it
     organ = np.zeros(shape, np.uint8)
-    organ[:, :20, :20] = 1
+    organ[:, :20, :20] = 2
     volume = Volume(np.zeros(shape, np.int16), np.diag([2.0, 2.0, 2.0, 1.0]))
     [kept] = findings_from_probability(prob, volume.affine, volume, manifest, organ)
     assert kept.region.offset[1] < 20 and kept.region.offset[2] < 20
@@ -153,18 +185,14 @@ def test_organ_gating_keeps_only_candidates_inside_the_organ(model_dir: Path) ->
 def test_each_gating_organ_has_its_own_minimum_share(model_dir: Path) -> None:
     """A liver metastasis at the liver's edge has liver on only part of its shell, a nodule has lung
     all round: the liver may ask for less than the lung, and each candidate is judged by its organ."""
-    import dataclasses
-
     from viewer.inference.postprocess import findings_from_probability
 
-    manifest = read(model_dir)
-    manifest = dataclasses.replace(manifest, output=dataclasses.replace(
-        manifest.output, gate_labels=(1, 2), min_gate_fraction=(0.3, 0.9)))
+    manifest = _with_organs(read(model_dir), gate_labels=(2, 3), min_gate_fraction=(0.3, 0.9))
     shape = (20, 60, 60)
     prob = np.zeros(shape, np.float32)
     organ = np.zeros(shape, np.uint8)
-    organ[:, :30, :30] = 1  # liver
-    organ[:, 30:, 30:] = 2  # lung
+    organ[:, :30, :30] = 2  # liver
+    organ[:, 30:, 30:] = 3  # lung
     prob[5:10, 24:31, 10:17] = 1.0  # on the liver's edge: under half its shell is liver
     prob[5:10, 29:36, 40:47] = 1.0  # on the lung's edge, as much lung around it: too little
     prob[5:10, 42:49, 42:49] = 1.0  # inside the lung
@@ -174,8 +202,6 @@ def test_each_gating_organ_has_its_own_minimum_share(model_dir: Path) -> None:
 
 
 def test_hysteresis_keeps_seeded_components_at_their_full_extent(model_dir: Path) -> None:
-    import dataclasses
-
     from viewer.inference.postprocess import findings_from_probability
 
     shape = (20, 40, 40)
@@ -207,8 +233,6 @@ def test_seed_threshold_below_the_threshold_is_refused(model_dir: Path) -> None:
 
 def test_elongated_components_can_be_left_out(model_dir: Path) -> None:
     """A model whose tumours are round may drop long thin components (vessels); by default none is."""
-    import dataclasses
-
     from viewer.inference.postprocess import findings_from_probability
 
     manifest = read(model_dir)

@@ -7,6 +7,7 @@ same stages. Constructors validate, so a bad manifest fails when it is read, nam
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -111,12 +112,18 @@ class OutputSpec:
         if self.seed_threshold is not None and not self.threshold <= self.seed_threshold < 1:
             raise ManifestError(f"output.seed_threshold must be in [threshold, 1) = [{self.threshold}, 1); "
                                 f"got {self.seed_threshold}")
-        if self.max_elongation is not None and self.max_elongation < 1:
+        if self.max_elongation is not None and not (math.isfinite(self.max_elongation) and self.max_elongation >= 1):
             raise ManifestError(f"output.max_elongation must be >= 1 (a sphere); got {self.max_elongation}")
+        organs = {label.value for label in self.labels if not label.lesion and label.value > 0}
+        if len(set(self.gate_labels)) != len(self.gate_labels) or not set(self.gate_labels) <= organs:
+            raise ManifestError(f"output.gate_labels must be distinct organ labels of the output (not a lesion, "
+                                f"not 0): {sorted(organs)}; got {list(self.gate_labels)}")
+        if any(g > 255 for g in self.gate_labels):  # the organ map is uint8
+            raise ManifestError(f"output.gate_labels must be <= 255; got {list(self.gate_labels)}")
         if len(self.min_gate_fraction) != len(self.gate_labels):
             raise ManifestError(f"output.min_gate_fraction needs one value per gate label {self.gate_labels}; "
                                 f"got {self.min_gate_fraction}")
-        if not all(0 <= f <= 1 for f in self.min_gate_fraction):
+        if not all(0 <= f <= 1 for f in self.min_gate_fraction):  # NaN fails too
             raise ManifestError(f"output.min_gate_fraction must be in [0, 1]; got {self.min_gate_fraction}")
 
     @property
@@ -175,21 +182,39 @@ def _optional(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+def _gate_labels(value: Any) -> tuple[int, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise ManifestError(f"output.gate_labels must be a list of label values (integers); got {value!r}")
+    return tuple(value)
+
+
 def _gate_minimums(value: Any, gates: tuple[int, ...]) -> tuple[float, ...]:
-    """``min_gate_fraction`` as one number for every gate label, or as {"label": share}."""
-    if isinstance(value, Mapping):
-        unknown = set(value) - {str(g) for g in gates}
-        if unknown:
-            raise ManifestError(f"output.min_gate_fraction names labels that do not gate: {sorted(unknown)}")
-        return tuple(float(value.get(str(g), 0.0)) for g in gates)
-    return tuple(float(value) for _ in gates)
+    """``min_gate_fraction`` as one number for every gate label, one per label in their order, or
+    {"label": share} (a gate label left out asks for no share)."""
+    try:
+        if isinstance(value, Mapping):
+            unknown = set(value) - {str(g) for g in gates}
+            if unknown:
+                raise ManifestError(f"output.min_gate_fraction names labels that do not gate: {sorted(unknown)}")
+            return tuple(float(value.get(str(g), 0.0)) for g in gates)
+        if isinstance(value, list):
+            if len(value) != len(gates):
+                raise ManifestError(f"output.min_gate_fraction needs one value per gate label {list(gates)}; "
+                                    f"got {value}")
+            return tuple(float(v) for v in value)
+        return tuple(float(value) for _ in gates)
+    except (TypeError, ValueError) as exc:
+        raise ManifestError(f"output.min_gate_fraction must be a number, a list or a mapping of numbers; "
+                            f"got {value!r}") from exc
 
 
 def parse(doc: Mapping[str, Any], folder: Path) -> ModelManifest:
     """Build a manifest from its JSON form (raises ManifestError naming the bad field)."""
     try:
         out = doc["output"]
-        gates = tuple(int(v) for v in out.get("gate_labels", []))
+        if not isinstance(out, Mapping):
+            raise ManifestError(f"manifest in {folder}: output must be an object; got {type(out).__name__}")
+        gates = _gate_labels(out.get("gate_labels", []))
         return ModelManifest(
             id=doc["id"], name=doc["name"], version=str(doc["version"]), task=doc["task"],
             format=doc["format"], entry=doc["entry"],

@@ -62,7 +62,7 @@ def seeded_components(prob: NDArray[np.float32], threshold: float, seed: float) 
 
 @dataclass(frozen=True)
 class Candidate:
-    """A lesion component before the size and organ filters, with what they test."""
+    """A lesion component before the size, organ and shape filters, with what they test."""
 
     finding: Finding
     peak: float  # highest lesion probability in the component

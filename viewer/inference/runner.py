@@ -96,7 +96,8 @@ class Runner:
 
     def _predict(self, tile_input: TileInput, shape: tuple[int, int, int], on_progress: ProgressFn | None,
                  cancel: Callable[[], bool] | None, notes: list[str]) -> tuple[NDArray[np.float32], torch.device]:
-        """Lesion (and gate) probability; on CUDA out-of-memory retry with smaller tiles, then CPU."""
+        """Lesion probability and each gating organ's; on CUDA out-of-memory retry with smaller
+        tiles, then the CPU."""
         spec = self.manifest.inference
         groups = [[label.value for label in self.manifest.output.labels if label.lesion]]
         groups += [[label] for label in self.manifest.output.gate_labels]

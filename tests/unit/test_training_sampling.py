@@ -1,0 +1,46 @@
+"""Patch sampling for training the shipped model (models/training/lesion_data.py): the lesions the
+network keeps missing must get the patches (hard-positive mining), or faint metastases stay unseen."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "models" / "training"))
+from lesion_data import Case, Sampling, sample  # noqa: E402
+
+
+def _case() -> Case:
+    """Two cubic lesions (labels 1 and 2) in a 40 x 96 x 96 volume."""
+    lesions = np.zeros((40, 96, 96), np.uint8)
+    lesions[5:10, 10:20, 10:20] = 1
+    lesions[30:35, 70:80, 70:80] = 2
+    target = (lesions > 0).astype(np.uint8) * 3
+    voxels = np.argwhere(lesions > 0)
+    return Case(np.zeros(lesions.shape, np.int16), target, voxels, np.zeros(0, np.intp),
+                lesions[tuple(voxels.T)], lesions=lesions)
+
+
+def test_misses_are_remembered_per_lesion() -> None:
+    case = _case()
+    found = np.zeros((40, 96, 96), bool)
+    found[case.lesions == 1] = True  # the network finds lesion 1 and misses lesion 2
+    for _ in range(10):
+        case.add_misses(found, np.zeros(3, np.intp))
+    assert case.missed[1] < 0.05 and case.missed[2] > 0.95
+
+
+def test_by_miss_draws_the_missed_lesion_more_often() -> None:
+    case = _case()
+    case.missed = {1: 0.0, 2: 1.0}
+    rng = np.random.default_rng(0)
+    how = Sampling(lesion=1.0, per_lesion=True, patch=(8, 16, 16), by_miss=True)
+    shown = [int(case.lesions[tuple(slice(s, s + n) for s, n in zip(sample(case, rng, how)[2], how.patch))].max())
+             for _ in range(200)]
+    assert shown.count(2) > 5 * shown.count(1) > 0  # odds 1.1 : 0.1
+    plain = Sampling(lesion=1.0, per_lesion=True, patch=(8, 16, 16))
+    shown = [int(case.lesions[tuple(slice(s, s + n) for s, n in zip(sample(case, rng, plain)[2], plain.patch))].max())
+             for _ in range(200)]
+    assert 60 < shown.count(2) < 140  # without it, each lesion equally
