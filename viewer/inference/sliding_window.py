@@ -39,7 +39,11 @@ def gaussian_axes(patch: tuple[int, int, int], sigma_scale: float) -> list[NDArr
 
 def gaussian_weight(patch: tuple[int, int, int], sigma_scale: float) -> NDArray[np.float32]:
     """The 3-D importance map of a tile (the product of :func:`gaussian_axes`)."""
-    a, b, c = gaussian_axes(patch, sigma_scale)
+    return _outer(gaussian_axes(patch, sigma_scale))
+
+
+def _outer(axes: list[NDArray[np.float32]]) -> NDArray[np.float32]:
+    a, b, c = axes
     return np.asarray(a[:, None, None] * b[None, :, None] * c[None, None, :], dtype=np.float32)
 
 
@@ -85,7 +89,7 @@ def predict(net: torch.nn.Module, tile_input: TileInput, shape: tuple[int, int, 
     """
     patch = (min(patch[0], shape[0]), min(patch[1], shape[1]), min(patch[2], shape[2]))
     axes = gaussian_axes(patch, sigma_scale)
-    weight = gaussian_weight(patch, sigma_scale)
+    weight = _outer(axes)
     probs = np.zeros((len(groups), *shape), dtype=np.float32)
     starts = [tile_starts(n, p, overlap) for n, p in zip(shape, patch)]
     tiles = [(z, y, x) for z in starts[0] for y in starts[1] for x in starts[2]]
