@@ -40,14 +40,25 @@ class Sampling:
     by_miss: bool = False
 
 
-def training_params(rng: np.random.Generator, metastases_right: bool = True) -> PhantomParams:
+TRAINING_CONTRAST_HU = (10.0, 50.0)  # how much darker than the liver a training metastasis is
+FAINT_CONTRAST_HU = (8.0, 25.0)  # the metastases of a "faint" training phantom (--faint)
+
+
+def training_params(rng: np.random.Generator, metastases_right: bool = True,
+                    contrast_hu: tuple[float, float] = TRAINING_CONTRAST_HU) -> PhantomParams:
     """Varied scanners and patients: slice count, noise and blur change from case to case."""
     return PhantomParams(
         shape=(int(rng.integers(140, 201)), 256, 256), spacing=SPACING, n_lesions=(1, 6),
         lesion_diameter_mm=(4.0, 45.0), noise_hu=float(rng.uniform(7, 18)),
-        metastasis_contrast_hu=(10.0, 50.0),
+        metastasis_contrast_hu=contrast_hu,
         blur_sigma_vox=(float(rng.uniform(0.2, 0.6)), float(rng.uniform(0.3, 0.8)), float(rng.uniform(0.3, 0.8))),
         metastases_right=metastases_right)
+
+
+def is_faint(seed: int, share: float) -> bool:
+    """Whether training phantom ``seed`` gets faint metastases, for a share ``share`` of phantoms
+    (its own random stream, so the phantom's other draws do not change)."""
+    return share > 0 and bool(np.random.default_rng([seed, 1]).random() < share)
 
 
 def validation_params(rng: np.random.Generator) -> PhantomParams:

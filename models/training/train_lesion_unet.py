@@ -27,9 +27,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lesion_data import (  # noqa: E402
     N_CLASSES,
     PATCH,
+    FAINT_CONTRAST_HU,
     TRAIN_SEEDS,
+    TRAINING_CONTRAST_HU,
     Case,
     Sampling,
+    is_faint,
     sample,
     training_params,
 )
@@ -106,6 +109,8 @@ def main() -> None:
     ap.add_argument("--first-seed", type=int, default=TRAIN_SEEDS, help="seed of the first training phantom")
     ap.add_argument("--metastases-both-lobes", action="store_true",
                     help="metastases anywhere in the liver (the generator's default: right lobe only)")
+    ap.add_argument("--faint", type=float, default=0.0,
+                    help="share of phantoms whose metastases are only %g-%g HU darker than the liver" % FAINT_CONTRAST_HU)
     ap.add_argument("--lesion", type=float, default=0.5, help="share of patches centred on a lesion")
     ap.add_argument("--per-lesion", action="store_true", help="pick the lesion first, then a voxel of it")
     ap.add_argument("--by-miss", action="store_true",
@@ -131,7 +136,8 @@ def main() -> None:
     next_seed = args.first_seed
 
     def make(seed: int) -> Case:
-        return Case.make(seed, training_params(np.random.default_rng(seed), not args.metastases_both_lobes))
+        contrast = FAINT_CONTRAST_HU if is_faint(seed, args.faint) else TRAINING_CONTRAST_HU
+        return Case.make(seed, training_params(np.random.default_rng(seed), not args.metastases_both_lobes, contrast))
 
     cases = []
     for _ in range(args.cases):
@@ -186,6 +192,7 @@ def save_weights(model: UNet3D, args: argparse.Namespace, seconds: float, device
               "phantoms_used": next_seed - args.first_seed, "minutes": round(seconds / 60, 1),
               "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
               "init": str(args.init) if args.init else None, "metastases_both_lobes": args.metastases_both_lobes,
+              "faint": args.faint,
               "sampling": {"lesion": args.lesion, "per_lesion": args.per_lesion, "by_miss": args.by_miss, "hard": args.hard,
                            "dense": args.dense, "organ": args.organ},
               "command": " ".join(sys.argv)}

@@ -44,3 +44,16 @@ def test_by_miss_draws_the_missed_lesion_more_often() -> None:
     shown = [int(case.lesions[tuple(slice(s, s + n) for s, n in zip(sample(case, rng, plain)[2], plain.patch))].max())
              for _ in range(200)]
     assert 60 < shown.count(2) < 140  # without it, each lesion equally
+
+
+def test_faint_phantoms_are_a_share_of_seeds_and_only_their_contrast_changes() -> None:
+    from lesion_data import FAINT_CONTRAST_HU, is_faint, training_params
+
+    seeds = range(5000, 5400)
+    assert not any(is_faint(s, 0.0) for s in seeds)
+    faint = [s for s in seeds if is_faint(s, 0.5)]
+    assert 150 < len(faint) < 250 and faint == [s for s in seeds if is_faint(s, 0.5)]  # seeded
+    plain = training_params(np.random.default_rng(faint[0]))
+    dim = training_params(np.random.default_rng(faint[0]), contrast_hu=FAINT_CONTRAST_HU)
+    assert dim.metastasis_contrast_hu == FAINT_CONTRAST_HU
+    assert (dim.shape, dim.noise_hu, dim.blur_sigma_vox) == (plain.shape, plain.noise_hu, plain.blur_sigma_vox)
