@@ -61,7 +61,9 @@ def model_grid(volume: Volume, spacing_zyx: tuple[float, float, float]) -> Model
 def resample_to(volume_array: NDArray[np.generic], volume_affine: NDArray[np.float64],
                 grid_affine: NDArray[np.float64], shape: tuple[int, int, int], order: int,
                 fill: float) -> NDArray[np.float32]:
-    """Sample ``volume_array`` (k, j, i) on another grid (same patient space), with spline ``order``."""
+    """Sample ``volume_array`` (k, j, i) on another grid (same patient space), with spline ``order``.
+
+    The input is read in its own dtype (no float32 copy of a whole CT: twice an int16 volume)."""
     from scipy import ndimage
 
     # target index (k, j, i) -> source index (k, j, i): both affines act on (i, j, k).
@@ -69,6 +71,6 @@ def resample_to(volume_array: NDArray[np.generic], volume_affine: NDArray[np.flo
     flip = np.eye(4)[[2, 1, 0, 3]]
     matrix = flip @ to_source @ flip
     out: NDArray[np.float32] = ndimage.affine_transform(
-        np.asarray(volume_array, dtype=np.float32), matrix[:3, :3], offset=matrix[:3, 3],
+        volume_array, matrix[:3, :3], offset=matrix[:3, 3],
         output_shape=shape, order=order, mode="grid-constant", cval=fill, output=np.float32)
     return out

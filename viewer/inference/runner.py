@@ -95,12 +95,15 @@ class Runner:
         return getattr(net, "divisor", (1, 1, 1))
 
     def _predict(self, tile_input: TileInput, shape: tuple[int, int, int], on_progress: ProgressFn | None,
-                 cancel: Callable[[], bool] | None, notes: list[str]) -> tuple[NDArray[np.float32], torch.device]:
-        """Lesion probability and each gating organ's; on CUDA out-of-memory retry with smaller
+                 cancel: Callable[[], bool] | None, notes: list[str]
+                 ) -> tuple[list[NDArray[np.floating]], torch.device]:
+        """Lesion probability (float32: thresholds and scores read it) and each gating organ's
+        (float16: only compared, at half the memory); on CUDA out-of-memory retry with smaller
         tiles, then the CPU."""
         spec = self.manifest.inference
         groups = [[label.value for label in self.manifest.output.labels if label.lesion]]
         groups += [[label] for label in self.manifest.output.gate_labels]
+        dtypes = [np.float32] + [np.float16] * (len(groups) - 1)
         attempts: list[tuple[torch.device, tuple[int, int, int]]] = [(self.device, spec.patch_zyx)]
         if self.device.type == "cuda":
             half = [max(d, p // 2 // d * d) for p, d in zip(spec.patch_zyx, self._divisor())]
@@ -110,7 +113,7 @@ class Runner:
             try:
                 net = self._network(device)
                 return predict(net, tile_input, shape, patch, spec.overlap, spec.sigma_scale, groups, device,
-                               tick, cancel, _autocast_dtype(spec.dtype, device)), device
+                               tick, cancel, _autocast_dtype(spec.dtype, device), dtypes), device
             except torch.cuda.OutOfMemoryError:
                 torch.cuda.empty_cache()
                 if n + 1 == len(attempts):
@@ -120,13 +123,13 @@ class Runner:
         raise AssertionError("unreachable")
 
 
-def _organ_map(probs: list[NDArray[np.float32]], labels: tuple[int, ...]) -> NDArray[np.uint8] | None:
+def _organ_map(probs: list[NDArray[np.floating]], labels: tuple[int, ...]) -> NDArray[np.uint8] | None:
     """The most probable gating organ of each voxel where its probability is over 0.5, else 0
     (uint8, and no full-size index temporaries: peak memory matters on big volumes)."""
     if not probs:
         return None
     organs = np.zeros(probs[0].shape, np.uint8)
-    best = np.full(probs[0].shape, 0.5, np.float32)
+    best = np.full(probs[0].shape, 0.5, probs[0].dtype)
     for label, prob in zip(labels, probs):
         over = prob > best
         organs[over] = label

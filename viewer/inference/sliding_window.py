@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import numpy as np
@@ -80,18 +80,24 @@ def _cancel_between_layers(net: torch.nn.Module, cancel: Callable[[], bool] | No
 def predict(net: torch.nn.Module, tile_input: TileInput, shape: tuple[int, int, int],
             patch: tuple[int, int, int], overlap: float, sigma_scale: float, groups: list[list[int]],
             device: torch.device, on_tile: TileProgress | None = None,
-            cancel: Callable[[], bool] | None = None, autocast: torch.dtype | None = None
-            ) -> NDArray[np.float32]:
-    """Blended softmax probability of each group of classes, (len(groups), *shape).
+            cancel: Callable[[], bool] | None = None, autocast: torch.dtype | None = None,
+            dtypes: Sequence[type[np.floating]] | None = None) -> list[NDArray[np.floating]]:
+    """Blended softmax probability of each group of classes: one ``shape`` array per group, of
+    ``dtypes`` (default float32; float16 halves the memory of maps that are only compared).
 
     ``tile_input(box)`` gives the network input (channels, *box) for a box of the grid, so the
     full-size input never has to exist. Only the groups asked for are accumulated, to save memory.
     """
     patch = (min(patch[0], shape[0]), min(patch[1], shape[1]), min(patch[2], shape[2]))
-    axes = gaussian_axes(patch, sigma_scale)
-    weight = _outer(axes)
-    probs = np.zeros((len(groups), *shape), dtype=np.float32)
     starts = [tile_starts(n, p, overlap) for n, p in zip(shape, patch)]
+    axes = gaussian_axes(patch, sigma_scale)
+    # Tiles form a grid and the weight is separable, so the blended total is an outer product of
+    # per-axis totals, known before any tile runs: each tile adds its share already divided by it.
+    # Every sum then stays a probability (no tiny partial sums that float16 would flush to zero).
+    totals = [_axis_totals(n, p, s, a) for n, p, s, a in zip(shape, patch, starts, axes)]
+    probs = [np.zeros(shape, dtype=d) for d in (dtypes or [np.float32] * len(groups))]
+    if len(probs) != len(groups):
+        raise ValueError(f"{len(groups)} groups but {len(probs)} dtypes")
     tiles = [(z, y, x) for z in starts[0] for y in starts[1] for x in starts[2]]
     with torch.inference_mode(), _cancel_between_layers(net, cancel):
         for n, (z, y, x) in enumerate(tiles):
@@ -102,13 +108,9 @@ def predict(net: torch.nn.Module, tile_input: TileInput, shape: tuple[int, int, 
             with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
                 logits = net(tile)
             soft = torch.softmax(logits.float(), dim=1)[0]
-            out = torch.stack([soft[g].sum(dim=0) for g in groups]).cpu().numpy()
-            probs[(slice(None), *box)] += out * weight
+            share = _outer([a / t[b] for a, t, b in zip(axes, totals, box)])
+            for prob, g in zip(probs, groups):
+                prob[box] += soft[g].sum(dim=0).cpu().numpy() * share
             if on_tile is not None:
                 on_tile(n + 1, len(tiles))
-    # Tiles form a grid and the weight is separable: the blended total is an outer product.
-    tz, ty, tx = (_axis_totals(n, p, s, a) for n, p, s, a in zip(shape, patch, starts, axes))
-    probs /= tz[None, :, None, None]
-    probs /= ty[None, None, :, None]
-    probs /= tx[None, None, None, :]
     return probs
