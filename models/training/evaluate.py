@@ -45,6 +45,8 @@ from viewer.inference.manifest import parse  # noqa: E402
 from viewer.inference.postprocess import findings_from_probability, lesion_candidates  # noqa: E402
 from viewer.inference.preprocess import model_grid  # noqa: E402
 from viewer.inference.runner import Runner  # noqa: E402
+from viewer.synth import labels  # noqa: E402
+from viewer.synth.lesions import LIVER_METASTASIS  # noqa: E402
 from viewer.synth.phantom import Phantom, generate_phantom  # noqa: E402
 
 MODEL = Path(__file__).resolve().parents[1] / "lesion-unet-synth"  # --model changes it
@@ -136,7 +138,7 @@ def score(o: Overlaps, keep: NDArray[np.bool_]) -> dict[str, Any]:
         if not o.truth_voxels[t]:
             continue
         hits = keep & (o.shared[:, t] > 0)
-        entry: dict[str, Any] = {"long_axis_mm": float(long_truth), "detected": bool(hits.any())}
+        entry: dict[str, Any] = {"label": t + 1, "long_axis_mm": float(long_truth), "detected": bool(hits.any())}
         if hits.any():
             entry["dice"] = 2 * float(o.shared[hits, t].sum()) / float(o.voxels[hits].sum() + o.truth_voxels[t])
             best = np.flatnonzero(hits)[np.argmax(o.volume_ml[hits])]
@@ -146,6 +148,26 @@ def score(o: Overlaps, keep: NDArray[np.bool_]) -> dict[str, Any]:
     both = float(o.shared[keep].sum())
     case_dice = 2 * both / max(1.0, float(o.truth_voxels.sum() + o.voxels[keep].sum()))
     return {"lesions": lesions, "false_positives": false_pos, "dice": case_dice}
+
+
+def lesion_facts(p: Phantom, prob: NDArray[np.float32]) -> dict[int, dict[str, Any]]:
+    """What each truth lesion (by label) looked like and what the network made of it, to tell why a
+    miss was missed: its kind, how much darker than the liver around it a metastasis is (median
+    HU), and the peak lesion probability inside it (``prob`` on the phantom's own grid)."""
+    liver = (p.organs == labels.LIVER) & (p.lesions == 0)
+    liver_hu = float(np.median(p.hu[liver])) if liver.any() else float("nan")
+    facts = {}
+    for t in p.truth:
+        inside = p.lesions == t.label
+        if not inside.any():
+            continue
+        fact: dict[str, Any] = {"kind": t.kind}
+        if t.kind == LIVER_METASTASIS:
+            fact["darker_than_liver_hu"] = round(liver_hu - float(np.median(p.hu[inside])), 1)
+        if prob.shape == inside.shape:
+            fact["peak_probability"] = round(float(prob[inside].max()), 3)
+        facts[t.label] = fact
+    return facts
 
 
 def summary(cases: list[dict[str, Any]]) -> dict[str, float]:
@@ -272,14 +294,23 @@ def evaluate(model: Path, n: int, out: Path | None, cache: Path | None) -> None:
     cases = []
     for c in maps:
         findings = findings_from_probability(c.prob, c.grid_affine, c.volume, runner.manifest, c.organs)
-        cases.append(score(overlaps(findings, c.phantom, c.truth_long_mm), np.ones(len(findings), bool)))
+        scored = score(overlaps(findings, c.phantom, c.truth_long_mm), np.ones(len(findings), bool))
+        facts = lesion_facts(c.phantom, c.prob)
+        for lesion in scored["lesions"]:
+            lesion.update(facts.get(lesion["label"], {}))
+        cases.append(scored)
     spec = runner.manifest.output
+    missed = [{"seed": EVALUATION_SEEDS + n, **les} for n, case in enumerate(cases) for les in case["lesions"]
+              if les["long_axis_mm"] >= BIG_MM and not les["detected"]]
     result = {"summary": summary(cases), "threshold": spec.threshold, "seed_threshold": spec.seed,
               "min_volume_mm3": spec.min_volume_mm3, "min_gate_fraction": list(spec.min_gate_fraction),
-              "max_elongation": spec.max_elongation, "cases": cases, "patch": list(PATCH)}
+              "max_elongation": spec.max_elongation, "missed_ge_10mm": missed, "cases": cases,
+              "patch": list(PATCH)}
     if out is not None:
         out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result["summary"], indent=2))
+    for les in missed:
+        print("missed:", json.dumps(les))
 
 
 def main() -> None:

@@ -70,3 +70,27 @@ def test_summary_counts_sensitivity_for_big_lesions_apart() -> None:
     assert s["sensitivity_ge_10mm"] == 0.5 and s["sensitivity_all"] == pytest.approx(1 / 3)
     assert s["false_positives_per_case"] == 0.5 and s["dice_per_case_mean"] == pytest.approx(0.35)
     assert s["long_axis_error_median_mm_ge_10mm"] == 1.0
+
+
+def test_lesion_facts_say_why_a_miss_was_missed() -> None:
+    """The evaluation names each lesion's kind, a metastasis's contrast to the liver and the
+    network's peak probability in it: what the model card's analysis of misses rests on."""
+    from viewer.synth import labels
+    from viewer.synth.lesions import LIVER_METASTASIS, LUNG_NODULE
+    from viewer.synth.placement import LesionTruth
+
+    p = _phantom()
+    organs = np.full(p.lesions.shape, labels.LIVER, np.uint8)
+    organs[:, 20:, 20:] = labels.LUNG
+    hu = np.where(organs == labels.LIVER, 60, -850).astype(np.int16)
+    hu[p.lesions == 1] = 48  # a faint metastasis, 12 HU darker than the liver
+    hu[p.lesions == 2] = 20
+    truth = (LesionTruth(1, LIVER_METASTASIS, (0, 0, 0), 11.0, 8.0, 0.5, 12.0),
+             LesionTruth(2, LUNG_NODULE, (0, 0, 0), 5.6, 4.0, 0.06, 6.0))
+    p = Phantom(hu, organs, p.lesions, truth, p.spacing, 0)
+    prob = np.zeros(p.lesions.shape, np.float32)
+    prob[5, 5, 5] = 0.4  # a glimmer inside the metastasis
+    prob[14, 31, 31] = 0.9
+    facts = evaluate.lesion_facts(p, prob)
+    assert facts[1] == {"kind": LIVER_METASTASIS, "darker_than_liver_hu": 12.0, "peak_probability": 0.4}
+    assert facts[2] == {"kind": LUNG_NODULE, "peak_probability": 0.9}
