@@ -50,7 +50,7 @@ from viewer.synth.lesions import LIVER_METASTASIS  # noqa: E402
 from viewer.synth.phantom import Phantom, generate_phantom  # noqa: E402
 
 MODEL = Path(__file__).resolve().parents[1] / "lesion-unet-synth"  # --model changes it
-THRESHOLDS = (0.3, 0.5, 0.7, 0.85)  # a lesion's extent
+THRESHOLDS = (0.1, 0.2, 0.3, 0.5, 0.7, 0.85)  # a lesion's extent (low ones reach faint metastases)
 SEEDS = (0.5, 0.7, 0.85, 0.95, 0.98)  # the peak a component needs (hysteresis), >= the threshold
 MIN_VOLUMES = (0.0, 30.0, 60.0, 120.0, 200.0, 300.0)  # mm3; a 10 mm sphere is 524
 # The share of a shell around a lesion that its organ must cover, per organ: a metastasis at the
