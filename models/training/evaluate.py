@@ -152,20 +152,21 @@ def score(o: Overlaps, keep: NDArray[np.bool_]) -> dict[str, Any]:
 
 def lesion_facts(p: Phantom, prob: NDArray[np.float32]) -> dict[int, dict[str, Any]]:
     """What each truth lesion (by label) looked like and what the network made of it, to tell why a
-    miss was missed: its kind, how much darker than the liver around it a metastasis is (median
-    HU), and the peak lesion probability inside it (``prob`` on the phantom's own grid)."""
+    miss was missed: its kind, how much darker than the liver a metastasis is (median HU of the
+    lesion, blurred rim included, against the whole liver's: a little less than the generator drew),
+    and the peak lesion probability inside it (``prob`` on the phantom's own grid)."""
+    if prob.shape != p.lesions.shape:
+        raise ValueError(f"probability map {prob.shape} is not on the phantom's grid {p.lesions.shape}")
     liver = (p.organs == labels.LIVER) & (p.lesions == 0)
-    liver_hu = float(np.median(p.hu[liver])) if liver.any() else float("nan")
     facts = {}
     for t in p.truth:
         inside = p.lesions == t.label
         if not inside.any():
             continue
         fact: dict[str, Any] = {"kind": t.kind}
-        if t.kind == LIVER_METASTASIS:
-            fact["darker_than_liver_hu"] = round(liver_hu - float(np.median(p.hu[inside])), 1)
-        if prob.shape == inside.shape:
-            fact["peak_probability"] = round(float(prob[inside].max()), 3)
+        if t.kind == LIVER_METASTASIS and liver.any():
+            fact["darker_than_liver_hu"] = round(float(np.median(p.hu[liver]) - np.median(p.hu[inside])), 1)
+        fact["peak_probability"] = round(float(prob[inside].max()), 3)
         facts[t.label] = fact
     return facts
 
@@ -296,11 +297,12 @@ def evaluate(model: Path, n: int, out: Path | None, cache: Path | None) -> None:
         findings = findings_from_probability(c.prob, c.grid_affine, c.volume, runner.manifest, c.organs)
         scored = score(overlaps(findings, c.phantom, c.truth_long_mm), np.ones(len(findings), bool))
         facts = lesion_facts(c.phantom, c.prob)
+        assert set(facts) == {les["label"] for les in scored["lesions"]}, "truth labels disagree"
         for lesion in scored["lesions"]:
-            lesion.update(facts.get(lesion["label"], {}))
+            lesion.update(facts[lesion["label"]])
         cases.append(scored)
     spec = runner.manifest.output
-    missed = [{"seed": EVALUATION_SEEDS + n, **les} for n, case in enumerate(cases) for les in case["lesions"]
+    missed = [{"seed": EVALUATION_SEEDS + i, **les} for i, case in enumerate(cases) for les in case["lesions"]
               if les["long_axis_mm"] >= BIG_MM and not les["detected"]]
     result = {"summary": summary(cases), "threshold": spec.threshold, "seed_threshold": spec.seed,
               "min_volume_mm3": spec.min_volume_mm3, "min_gate_fraction": list(spec.min_gate_fraction),

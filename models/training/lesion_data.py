@@ -46,7 +46,8 @@ FAINT_CONTRAST_HU = (8.0, 25.0)  # the metastases of a "faint" training phantom 
 
 def training_params(rng: np.random.Generator, metastases_right: bool = True,
                     contrast_hu: tuple[float, float] = TRAINING_CONTRAST_HU) -> PhantomParams:
-    """Varied scanners and patients: slice count, noise and blur change from case to case."""
+    """Varied scanners and patients: slice count, noise and blur change from case to case;
+    ``contrast_hu`` is how much darker than the liver its metastases are drawn."""
     return PhantomParams(
         shape=(int(rng.integers(140, 201)), 256, 256), spacing=SPACING, n_lesions=(1, 6),
         lesion_diameter_mm=(4.0, 45.0), noise_hu=float(rng.uniform(7, 18)),

@@ -25,9 +25,9 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lesion_data import (  # noqa: E402
+    FAINT_CONTRAST_HU,
     N_CLASSES,
     PATCH,
-    FAINT_CONTRAST_HU,
     TRAIN_SEEDS,
     TRAINING_CONTRAST_HU,
     Case,
@@ -120,6 +120,8 @@ def main() -> None:
     ap.add_argument("--organ", type=float, default=0.25, help="share centred in liver or lung")
     ap.add_argument("--patch", type=int, nargs=3, default=list(PATCH), help="patch size z y x (voxels)")
     args = ap.parse_args()
+    if not 0.0 <= args.faint <= 1.0:
+        ap.error("--faint is a share of phantoms, within [0, 1]")
     if args.by_miss and not args.per_lesion:
         ap.error("--by-miss weighs the lesions that --per-lesion draws: give both")
 

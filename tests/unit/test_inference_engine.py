@@ -19,7 +19,7 @@ from viewer.inference.loading import ModelLoadError, load_network
 from viewer.inference.manifest import Label, ManifestError, ModelManifest, read
 from viewer.inference.registry import discover
 from viewer.inference.runner import Cancelled, Runner
-from viewer.inference.sliding_window import gaussian_weight, tile_starts
+from viewer.inference.sliding_window import _outer, gaussian_axes, tile_starts
 
 
 @pytest.fixture
@@ -107,7 +107,7 @@ def test_tiles_cover_the_volume_and_blend_smoothly() -> None:
     for s in starts:
         covered[s:s + 32] = True
     assert covered.all() and starts[-1] == 68
-    w = gaussian_weight((8, 16, 16), 0.125)
+    w = _outer(gaussian_axes((8, 16, 16), 0.125))
     assert w.max() == pytest.approx(1.0) and w.min() > 0 and w[4, 8, 8] > w[0, 0, 0]
 
 
@@ -260,3 +260,20 @@ def test_each_voxel_gets_its_most_probable_gating_organ_over_one_half() -> None:
     assert organs is not None and organs.dtype == np.uint8
     assert organs.tolist() == [1, 0, 2, 0, 2]  # 0.5 itself is not over one half
     assert _organ_map([], ()) is None
+
+
+def test_resampling_onto_the_model_grid_keeps_patient_positions_for_any_input_dtype() -> None:
+    """A ramp of 10 HU per voxel along x (2 mm voxels) read at 1 mm steps is 5 HU per mm, whether
+    the CT comes as int16 (read without a float32 copy) or float16 (widened for scipy)."""
+    from viewer.inference.preprocess import resample_to
+
+    ramp = np.broadcast_to(np.arange(14) * 10, (6, 8, 14))
+    source = np.diag([2.0, 2.0, 3.0, 1.0])
+    target = np.diag([1.0, 1.0, 1.5, 1.0])
+    outs = [resample_to(ramp.astype(dtype), source, target, (10, 14, 26), order=1, fill=-1024.0)
+            for dtype in (np.int16, np.float16, np.float32)]
+    x_mm = np.arange(26) * 1.0
+    for out in outs:
+        assert out.dtype == np.float32
+        assert np.allclose(out[3, 5], 5.0 * x_mm)  # along x, in mm of the patient
+    assert np.array_equal(outs[0], outs[2]) and np.array_equal(outs[1], outs[2])

@@ -35,13 +35,13 @@ def _pretend_cuda(runner: Runner, monkeypatch: pytest.MonkeyPatch, fail_tiles: s
     cpu_net = runner._network(torch.device("cpu"))
 
     def predict(net, tile_input, shape, patch, *args):  # type: ignore[no-untyped-def]
-        device = args[3]  # (overlap, sigma, groups, device, tick, cancel, autocast)
+        device = args[3]  # (overlap, sigma, groups, device, tick, cancel, autocast, dtypes)
         calls.append((device.type, tuple(patch)))
         if device.type == "cuda":
             if fail_tiles is None or tuple(patch) in fail_tiles:
                 raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
             device = torch.device("cpu")  # a "GPU" run that fits: compute it on the CPU
-        return real_predict(net, tile_input, shape, patch, *args[:3], device, *args[4:6], None)
+        return real_predict(net, tile_input, shape, patch, *args[:3], device, *args[4:6], None, *args[7:])
 
     monkeypatch.setattr(runner_module, "predict", predict)
     monkeypatch.setattr(runner, "_network", lambda device: cpu_net)

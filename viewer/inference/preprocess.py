@@ -63,14 +63,16 @@ def resample_to(volume_array: NDArray[np.generic], volume_affine: NDArray[np.flo
                 fill: float) -> NDArray[np.float32]:
     """Sample ``volume_array`` (k, j, i) on another grid (same patient space), with spline ``order``.
 
-    The input is read in its own dtype (no float32 copy of a whole CT: twice an int16 volume)."""
+    An integer input is read in its own dtype (no float32 copy of a whole CT: twice an int16
+    volume); float16, which scipy cannot read, is widened."""
     from scipy import ndimage
 
     # target index (k, j, i) -> source index (k, j, i): both affines act on (i, j, k).
     to_source = np.linalg.inv(volume_affine) @ grid_affine
     flip = np.eye(4)[[2, 1, 0, 3]]
     matrix = flip @ to_source @ flip
+    source = volume_array.astype(np.float32) if volume_array.dtype == np.float16 else volume_array
     out: NDArray[np.float32] = ndimage.affine_transform(
-        volume_array, matrix[:3, :3], offset=matrix[:3, 3],
+        source, matrix[:3, :3], offset=matrix[:3, 3],
         output_shape=shape, order=order, mode="grid-constant", cval=fill, output=np.float32)
     return out

@@ -88,7 +88,9 @@ class Runner:
             probs, device = self._predict(lambda box: window_channels(hu[box], windows), hu.shape,
                                           on_progress, cancel, notes)
         organs = _organ_map([p[crop] for p in probs[1:]], self.manifest.output.gate_labels)
-        return probs[0][crop], organs, grid, device
+        lesion = probs[0][crop]
+        assert lesion.dtype == np.float32  # thresholds and scores read it; see _predict
+        return lesion, organs, grid, device
 
     def _divisor(self) -> tuple[int, int, int]:
         net = self._network(self.device)

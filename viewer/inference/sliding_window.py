@@ -37,11 +37,6 @@ def gaussian_axes(patch: tuple[int, int, int], sigma_scale: float) -> list[NDArr
     return axes
 
 
-def gaussian_weight(patch: tuple[int, int, int], sigma_scale: float) -> NDArray[np.float32]:
-    """The 3-D importance map of a tile (the product of :func:`gaussian_axes`)."""
-    return _outer(gaussian_axes(patch, sigma_scale))
-
-
 def _outer(axes: list[NDArray[np.float32]]) -> NDArray[np.float32]:
     a, b, c = axes
     return np.asarray(a[:, None, None] * b[None, :, None] * c[None, None, :], dtype=np.float32)
@@ -95,9 +90,9 @@ def predict(net: torch.nn.Module, tile_input: TileInput, shape: tuple[int, int, 
     # per-axis totals, known before any tile runs: each tile adds its share already divided by it.
     # Every sum then stays a probability (no tiny partial sums that float16 would flush to zero).
     totals = [_axis_totals(n, p, s, a) for n, p, s, a in zip(shape, patch, starts, axes)]
+    if dtypes is not None and len(dtypes) != len(groups):
+        raise ValueError(f"{len(groups)} groups but {len(dtypes)} dtypes")
     probs = [np.zeros(shape, dtype=d) for d in (dtypes or [np.float32] * len(groups))]
-    if len(probs) != len(groups):
-        raise ValueError(f"{len(groups)} groups but {len(probs)} dtypes")
     tiles = [(z, y, x) for z in starts[0] for y in starts[1] for x in starts[2]]
     with torch.inference_mode(), _cancel_between_layers(net, cancel):
         for n, (z, y, x) in enumerate(tiles):
