@@ -103,9 +103,10 @@ def predict(net: torch.nn.Module, tile_input: TileInput, shape: tuple[int, int, 
             with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
                 logits = net(tile)
             soft = torch.softmax(logits.float(), dim=1)[0]
+            out = torch.stack([soft[g].sum(dim=0) for g in groups]).cpu().numpy()  # one copy off the GPU
             share = _outer([a / t[b] for a, t, b in zip(axes, totals, box)])
-            for prob, g in zip(probs, groups):
-                prob[box] += soft[g].sum(dim=0).cpu().numpy() * share
+            for prob, group_prob in zip(probs, out):
+                prob[box] += group_prob * share
             if on_tile is not None:
                 on_tile(n + 1, len(tiles))
     return probs
