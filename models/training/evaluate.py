@@ -58,8 +58,12 @@ MIN_VOLUMES = (0.0, 30.0, 60.0, 120.0, 200.0, 300.0)  # mm3; a 10 mm sphere is 5
 LIVER_GATES = (0.0, 0.3, 0.5, 0.7, 0.85)
 LUNG_GATES = (0.0, 0.5, 0.7, 0.85, 0.95)
 ELONGATIONS = (None, 1.3, 1.4, 1.5, 1.7, 2.0)  # maximal 3-D diameter / diameter of a sphere of its volume
-VERSION = "1.2.0"
+VERSION = "1.3.0"
 BIG_MM = 10.0
+# Tiles the size of the training patches: GroupNorm normalises over each tile, so a tile of another
+# size or mix of tissues shifts every feature (v1.2.0 predicted on 48x160x160 tiles and missed
+# metastases the same weights find on 24x80x80 ones).
+INFERENCE_PATCH = PATCH
 
 
 def manifest_doc(model: Path, threshold: float, min_volume: float, gates: tuple[float, float],
@@ -72,7 +76,7 @@ def manifest_doc(model: Path, threshold: float, min_volume: float, gates: tuple[
                    "size": (model / "weights.pt").stat().st_size}],
         "architecture": {"name": "unet3d", "in_channels": 2, "out_channels": 4, "widths": [16, 32, 64, 128]},
         "input": {"spacing_zyx": list(SPACING), "windows": [[w.low, w.high] for w in WINDOWS], "modalities": ["CT"]},
-        "inference": {"patch_zyx": [48, 160, 160], "overlap": 0.25, "sigma_scale": 0.125, "dtype": "bfloat16"},
+        "inference": {"patch_zyx": list(INFERENCE_PATCH), "overlap": 0.25, "sigma_scale": 0.125, "dtype": "bfloat16"},
         "output": {"labels": [
             {"value": 0, "name": "background"},
             {"value": 1, "name": "liver", "snomed": ["10200004", "Liver"]},

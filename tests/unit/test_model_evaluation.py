@@ -3,6 +3,7 @@ here would misstate how good the shipped model is."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -94,3 +95,14 @@ def test_lesion_facts_say_why_a_miss_was_missed() -> None:
     facts = evaluate.lesion_facts(p, prob)
     assert facts[1] == {"kind": LIVER_METASTASIS, "darker_than_liver_hu": 12.0, "peak_probability": 0.4}
     assert facts[2] == {"kind": LUNG_NODULE, "peak_probability": 0.9}
+
+
+def test_shipped_model_predicts_on_tiles_the_size_it_was_trained_on() -> None:
+    """GroupNorm normalises over each tile, so tiles of another size shift every feature: v1.2.0
+    predicted on 48x160x160 tiles and missed held-out metastases that its weights find on the
+    24x80x80 patches they learned from."""
+    model = Path(evaluate.MODEL)
+    manifest = json.loads((model / "manifest.json").read_text())
+    runs = json.loads((model / "training.json").read_text())["runs"]
+    trained_on = {tuple(run["patch_zyx"]) for run in runs.values()}
+    assert trained_on == {tuple(manifest["inference"]["patch_zyx"])} == {tuple(evaluate.INFERENCE_PATCH)}
