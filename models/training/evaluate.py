@@ -311,7 +311,7 @@ def evaluate(model: Path, n: int, out: Path | None, cache: Path | None) -> None:
     result = {"summary": summary(cases), "threshold": spec.threshold, "seed_threshold": spec.seed,
               "min_volume_mm3": spec.min_volume_mm3, "min_gate_fraction": list(spec.min_gate_fraction),
               "max_elongation": spec.max_elongation, "missed_ge_10mm": missed, "cases": cases,
-              "patch": list(PATCH)}
+              "patch": list(runner.manifest.inference.patch_zyx)}  # the tile it predicted on
     if out is not None:
         out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result["summary"], indent=2))

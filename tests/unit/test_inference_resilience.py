@@ -7,6 +7,7 @@ within a layer, not only after a whole tile.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import torch
 from tests.data.tiny_model import BrightBlob, sagittal_volume, write_manifest
 from viewer.inference import runner as runner_module
 from viewer.inference.manifest import read
+from viewer.inference.preprocess import model_grid
 from viewer.inference.runner import Runner
 
 
@@ -66,6 +68,8 @@ def test_out_of_memory_retries_smaller_tiles_then_the_cpu_and_says_so(manifest_d
     assert calls[2][1] == full
     assert result.device == "cpu"
     assert len(result.notes) == 2 and "out of memory" in result.notes[0] and "cpu" in result.notes[1]
+    assert "calibrated on" in result.notes[0]  # other tiles can change a per-tile-normalised network
+    assert "calibrated on" not in result.notes[1]  # the CPU gets the manifest's tiles back
     assert len(result.findings) == len(expected.findings)
     for got, want in zip(_centres(result), _centres(expected)):
         assert np.allclose(got, want)
@@ -103,3 +107,27 @@ def test_cancel_lands_inside_a_tile_between_layers() -> None:
         predict(net, lambda box: np.zeros((1, 8, 8, 8), np.float32), (8, 8, 8), (8, 8, 8), 0.25, 0.125,
                 [[1]], torch.device("cpu"), None, lambda: flag["cancel"])
     assert layers_run == [0, 1, 2]  # stopped at the next layer, not after the tile's ten
+
+
+def test_a_volume_smaller_than_a_tile_is_predicted_on_one_whole_tile(manifest_dir: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A network that normalises per tile (GroupNorm) must see the tile size it was calibrated on,
+    so a small volume is padded with air to a whole tile, not predicted on a smaller one."""
+    volume, _ = sagittal_volume()
+    manifest = read(manifest_dir)
+    expected = Runner(manifest, "cpu").run(volume)
+    grid = model_grid(volume, manifest.input.spacing_zyx).shape
+    big = (grid[0] + 6, grid[1] + 10, grid[2] + 12)
+    manifest = dataclasses.replace(manifest, inference=dataclasses.replace(manifest.inference, patch_zyx=big))
+    real_predict, seen = runner_module.predict, []
+
+    def spy(net, tile_input, shape, patch, *args):  # type: ignore[no-untyped-def]
+        seen.append((tuple(shape), tuple(patch)))
+        return real_predict(net, tile_input, shape, patch, *args)
+
+    monkeypatch.setattr(runner_module, "predict", spy)
+    result = Runner(manifest, "cpu").run(volume)
+    assert seen == [(big, big)]  # one tile, of the manifest's size
+    assert len(result.findings) == len(expected.findings) == 2
+    for got, want in zip(_centres(result), _centres(expected)):
+        assert np.allclose(got, want)  # the padding is air: the blobs stay where they are

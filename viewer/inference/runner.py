@@ -82,7 +82,7 @@ class Runner:
             if volume.array.dtype == np.int16:  # whole HU are enough, and half the memory while predicting
                 hu = np.rint(resampled, out=resampled).astype(np.int16)
                 del resampled
-            hu, crop = _pad(hu, self._divisor(), fill=-1024.0)
+            hu, crop = _pad(hu, self._divisor(), -1024.0, self.manifest.inference.patch_zyx)
         windows = [Window(lo, hi) for lo, hi in self.manifest.input.windows]
         with _timed(timings, "predict"):
             probs, device = self._predict(lambda box: window_channels(hu[box], windows), hu.shape,
@@ -120,8 +120,11 @@ class Runner:
                 torch.cuda.empty_cache()
                 if n + 1 == len(attempts):
                     raise
-                notes.append(f"GPU out of memory with tiles {patch}; retrying with "
-                             f"{attempts[n + 1][1]} on {attempts[n + 1][0].type}")
+                next_device, next_patch = attempts[n + 1]
+                caveat = "" if next_patch == spec.patch_zyx else (
+                    f" (calibrated on {spec.patch_zyx}: a network that normalises per tile may find less)")
+                notes.append(f"GPU out of memory with tiles {patch}; retrying with {next_patch} "
+                             f"on {next_device.type}{caveat}")
         raise AssertionError("unreachable")
 
 
@@ -157,11 +160,13 @@ def _cpu_has_bf16() -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
-def _pad(hu: NDArray[np.generic], divisor: tuple[int, int, int],
-         fill: float) -> tuple[NDArray[np.generic], tuple[slice, slice, slice]]:
-    """Pad (with air) to whole multiples of the network's divisor; the crop undoes it."""
+def _pad(hu: NDArray[np.generic], divisor: tuple[int, int, int], fill: float,
+         tile: tuple[int, int, int]) -> tuple[NDArray[np.generic], tuple[slice, slice, slice]]:
+    """Pad (with air) to whole multiples of the network's divisor, and to at least one whole
+    ``tile``: a network that normalises per tile (GroupNorm) must see the tile size it was
+    calibrated on, even when the volume is smaller. The crop undoes it."""
     shape = hu.shape
-    target = [-(-n // d) * d for n, d in zip(shape, divisor)]
+    target = [max(-(-n // d) * d, t) for n, d, t in zip(shape, divisor, tile)]
     crop = (slice(0, shape[0]), slice(0, shape[1]), slice(0, shape[2]))
     if list(shape) == target:
         return hu, crop
