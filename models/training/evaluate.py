@@ -4,6 +4,7 @@
         threshold, hysteresis seed, minimum size, organ gates and shape limit; writes the model's
         manifest.json, calibration.json (choice and frontier) and calibration_sweep.json.gz (all)
     .venv/bin/python models/training/evaluate.py evaluate --cases 16    # held-out seeds and ranges
+        (--first-seed 30000: a second held-out set, for a score nothing was ever looked at on)
 
 The operating point is chosen on the validation seeds only, never on the evaluation seeds.
 ``--cache DIR`` keeps the probability maps (one file per seed; use one folder per weights file,
@@ -293,9 +294,9 @@ def calibrate(model: Path, n: int, cache: Path | None) -> None:
     print(json.dumps(best, indent=2))
 
 
-def evaluate(model: Path, n: int, out: Path | None, cache: Path | None) -> None:
+def evaluate(model: Path, n: int, out: Path | None, cache: Path | None, first: int = EVALUATION_SEEDS) -> None:
     runner = Runner(parse(json.loads((model / "manifest.json").read_text()), model), "cpu")
-    maps = probability_maps(runner, range(EVALUATION_SEEDS, EVALUATION_SEEDS + n), evaluation_params, cache)
+    maps = probability_maps(runner, range(first, first + n), evaluation_params, cache)
     cases = []
     for c in maps:
         findings = findings_from_probability(c.prob, c.grid_affine, c.volume, runner.manifest, c.organs)
@@ -306,9 +307,9 @@ def evaluate(model: Path, n: int, out: Path | None, cache: Path | None) -> None:
             lesion.update(facts[lesion["label"]])
         cases.append(scored)
     spec = runner.manifest.output
-    missed = [{"seed": EVALUATION_SEEDS + i, **les} for i, case in enumerate(cases) for les in case["lesions"]
+    missed = [{"seed": first + i, **les} for i, case in enumerate(cases) for les in case["lesions"]
               if les["long_axis_mm"] >= BIG_MM and not les["detected"]]
-    result = {"summary": summary(cases), "threshold": spec.threshold, "seed_threshold": spec.seed,
+    result = {"summary": summary(cases), "seeds": [first, first + n - 1], "threshold": spec.threshold, "seed_threshold": spec.seed,
               "min_volume_mm3": spec.min_volume_mm3, "min_gate_fraction": list(spec.min_gate_fraction),
               "max_elongation": spec.max_elongation, "missed_ge_10mm": missed, "cases": cases,
               "patch": list(runner.manifest.inference.patch_zyx)}  # the tile it predicted on
@@ -327,13 +328,17 @@ def main() -> None:
     ap.add_argument("--model", type=Path, default=MODEL, help="model folder (weights.pt inside)")
     ap.add_argument("--cache", type=Path, default=None, help="folder for the probability maps of these weights")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    ap.add_argument("--first-seed", type=int, default=EVALUATION_SEEDS,
+                    help="evaluate: first held-out seed (another range is a fresh held-out set)")
     args = ap.parse_args()
+    if args.command == "evaluate" and args.first_seed < EVALUATION_SEEDS:
+        ap.error(f"held-out seeds start at {EVALUATION_SEEDS}: lower ones are training or validation phantoms")
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.command == "calibrate":
         calibrate(args.model, args.cases or 8, args.cache)
     else:
-        evaluate(args.model, args.cases or 20, args.out, args.cache)
+        evaluate(args.model, args.cases or 20, args.out, args.cache, args.first_seed)
 
 
 if __name__ == "__main__":

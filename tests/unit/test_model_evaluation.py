@@ -4,6 +4,7 @@ here would misstate how good the shipped model is."""
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -106,3 +107,9 @@ def test_shipped_model_predicts_on_tiles_the_size_it_was_trained_on() -> None:
     runs = json.loads((model / "training.json").read_text())["runs"]
     trained_on = {tuple(run["patch_zyx"]) for run in runs.values()}
     assert trained_on == {tuple(manifest["inference"]["patch_zyx"])} == {tuple(evaluate.INFERENCE_PATCH)}
+
+
+def test_a_second_held_out_set_cannot_reuse_training_or_validation_seeds() -> None:
+    done = subprocess.run([sys.executable, evaluate.__file__, "evaluate", "--first-seed", "10000"],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "held-out seeds start at 20000" in done.stderr
