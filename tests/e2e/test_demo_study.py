@@ -51,6 +51,15 @@ def test_truth_masks_lie_on_the_dicom_grid_and_lesions_where_recorded(demo: Path
         assert np.allclose(centroid_lps, lesion["centre_lps_mm"], atol=0.5), lesion
 
 
+def test_the_demo_root_opens_on_the_ct_not_on_its_truth_label_map(demo: Path) -> None:
+    """The root holds the DICOM CT and the ground truth as a NIfTI on the same grid: the series
+    shown (and given to a model) first must be the CT."""
+    study = open_folder(str(demo))
+    assert len(study.series) == 2  # the CT and the label map tie on size
+    first = study.default()
+    assert first is not None and first.meta.modality == "CT"
+
+
 def test_first_run_generates_the_default_demo_once(tmp_path: Path) -> None:
     folder = ensure_demo_study(tmp_path)
     stamp = (folder / "IM00001.dcm").stat().st_mtime_ns

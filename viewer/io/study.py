@@ -28,10 +28,13 @@ class StudyScan:
         return self.series != [] and all(p.severity is Severity.INFO for p in every)
 
     def default(self) -> SeriesCandidate | None:
-        """The series to show first: the 3-D stack with the most slices, localizers last."""
+        """The series to show first: the 3-D stack with the most slices, localizers last; on a tie,
+        one that names its modality (a DICOM image) before one that does not (such as a NIfTI label
+        map of the same grid, like the demo's ground truth)."""
         if not self.series:
             return None
-        return max(self.series, key=lambda s: (not s.is_localizer, s.mode is not LoadMode.PLANES, s.shape[0]))
+        return max(self.series, key=lambda s: (not s.is_localizer, s.mode is not LoadMode.PLANES, s.shape[0],
+                                               bool(s.meta.modality)))
 
     def find(self, key: str) -> SeriesCandidate:
         """The series whose key, series UID, or 1-based position in the table is ``key``."""
