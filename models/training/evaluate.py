@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lesion_data import (  # noqa: E402
     EVALUATION_SEEDS,
+    HELD_OUT_END,
     PATCH,
     SPACING,
     VALIDATION_SEEDS,
@@ -331,8 +332,8 @@ def main() -> None:
     ap.add_argument("--first-seed", type=int, default=EVALUATION_SEEDS,
                     help="evaluate: first held-out seed (another range is a fresh held-out set)")
     args = ap.parse_args()
-    if args.command == "evaluate" and args.first_seed < EVALUATION_SEEDS:
-        ap.error(f"held-out seeds start at {EVALUATION_SEEDS}: lower ones are training or validation phantoms")
+    if args.command == "evaluate" and not EVALUATION_SEEDS <= args.first_seed <= HELD_OUT_END - (args.cases or 20):
+        ap.error(f"held-out seeds are {EVALUATION_SEEDS}-{HELD_OUT_END - 1}: others are training or validation phantoms")
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.command == "calibrate":

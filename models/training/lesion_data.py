@@ -20,6 +20,9 @@ WINDOWS = (Window(-1000.0, 400.0), Window(-100.0, 240.0))
 PATCH = (24, 80, 80)
 N_CLASSES = 4
 TRAIN_SEEDS, VALIDATION_SEEDS, EVALUATION_SEEDS = 1_000, 10_000, 20_000
+# Seeds [VALIDATION_SEEDS, HELD_OUT_END) are validation and held-out phantoms only; training runs
+# take seeds below them or from HELD_OUT_END on (a GPU run uses thousands of phantoms).
+HELD_OUT_END = 100_000
 MAX_HARD = 4000  # mined hard-negative voxels kept per case
 
 
@@ -54,6 +57,13 @@ def training_params(rng: np.random.Generator, metastases_right: bool = True,
         metastasis_contrast_hu=contrast_hu,
         blur_sigma_vox=(float(rng.uniform(0.2, 0.6)), float(rng.uniform(0.3, 0.8)), float(rng.uniform(0.3, 0.8))),
         metastases_right=metastases_right)
+
+
+def check_training_seeds(first: int, count: int) -> None:
+    """Refuse training phantoms that would be validation or held-out phantoms."""
+    if first < HELD_OUT_END and first + count > VALIDATION_SEEDS:
+        raise ValueError(f"training seeds {first}-{first + count - 1} overlap the validation and held-out seeds "
+                         f"{VALIDATION_SEEDS}-{HELD_OUT_END - 1}: start lower, or at {HELD_OUT_END} or above")
 
 
 def is_faint(seed: int, share: float) -> bool:

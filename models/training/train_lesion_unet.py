@@ -6,7 +6,10 @@ Fine-tune from earlier weights with ``--init FILE`` (a weights.pt or a checkpoin
 script; loaded with weights_only=True); the card of the model says which chain made its weights.
 
 Seeded (phantoms, sampling, initial weights). On this project's 2-core CPU, bf16 autocast, about
-0.8 s per step (3500 steps ~ 50 min plus ~2 min of phantom generation); on a CUDA GPU, minutes.
+0.8 s per step (3500 steps ~ 50 min plus ~2 min of phantom generation); on a CUDA GPU, minutes:
+there give ``--workers`` (phantoms are made in that many processes, ahead of need, with the same
+result as without) and a larger ``--batch``. ``--minutes`` fixes the step count at the end of the
+warm-up from the speed so far (training.json records it, and the command that reproduces the run).
 Writes weights.pt (fp16 state dict, loadable with torch.load(weights_only=True)) and training.json.
 """
 
@@ -15,8 +18,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing as mp
 import sys
 import time
+from multiprocessing.pool import AsyncResult
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +37,7 @@ from lesion_data import (  # noqa: E402
     TRAINING_CONTRAST_HU,
     Case,
     Sampling,
+    check_training_seeds,
     is_faint,
     sample,
     training_params,
@@ -86,6 +92,37 @@ def mine(logits: torch.Tensor, y: torch.Tensor, where: list[tuple[Case, np.ndarr
             case.add_misses(hit, start)
 
 
+def make_case(seed: int, faint: float, right_lobe_only: bool) -> Case:
+    """Training phantom ``seed`` (a module function: worker processes pickle it)."""
+    contrast = FAINT_CONTRAST_HU if is_faint(seed, faint) else TRAINING_CONTRAST_HU
+    return Case.make(seed, training_params(np.random.default_rng(seed), right_lobe_only, contrast))
+
+
+class Phantoms:
+    """Training phantoms by seed, in order. With workers, later seeds are made ahead in other
+    processes; which phantom arrives at which step does not change, so neither does the run."""
+
+    def __init__(self, first: int, faint: float, right_lobe_only: bool, workers: int) -> None:
+        self.next, self.args = first, (faint, right_lobe_only)
+        self.pool = mp.get_context("fork").Pool(workers) if workers > 1 else None  # before CUDA starts
+        self.ahead: dict[int, AsyncResult[Case]] = {}
+        self.depth = 2 * workers
+
+    def take(self) -> Case:
+        seed = self.next
+        self.next += 1
+        if self.pool is None:
+            return make_case(seed, *self.args)
+        for s in range(seed, seed + self.depth):
+            if s not in self.ahead:
+                self.ahead[s] = self.pool.apply_async(make_case, (s, *self.args))
+        return self.ahead.pop(seed).get()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+
+
 def load_init(model: UNet3D, path: Path) -> None:
     """Start from earlier weights (fp16 weights.pt or a checkpoint), tensors only."""
     state = torch.load(path, map_location="cpu", weights_only=True)
@@ -96,6 +133,10 @@ def load_init(model: UNet3D, path: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=3500)
+    ap.add_argument("--minutes", type=float, default=None,
+                    help="instead of --steps: as many steps as fit in this time (phantoms made before the first "
+                         "step not counted), fixed at the end of the warm-up")
+    ap.add_argument("--workers", type=int, default=1, help="processes that make phantoms ahead of need")
     ap.add_argument("--cases", type=int, default=40, help="phantoms held in memory")
     ap.add_argument("--refresh", type=int, default=40, help="replace one phantom every N steps")
     ap.add_argument("--batch", type=int, default=2)
@@ -124,28 +165,29 @@ def main() -> None:
         ap.error("--faint is a share of phantoms, within [0, 1]")
     if args.by_miss and not args.per_lesion:
         ap.error("--by-miss weighs the lesions that --per-lesion draws: give both")
+    if args.minutes is not None and args.warmup < 10:
+        ap.error("--minutes measures the speed during the warm-up: give --warmup 10 or more")
+    if args.minutes is None:
+        try:  # with --minutes the count is known only later: checked again there
+            check_training_seeds(args.first_seed, args.cases + args.steps // args.refresh)
+        except ValueError as e:
+            ap.error(str(e))
 
     if args.threads:
         torch.set_num_threads(args.threads)
     how = Sampling(args.lesion, args.hard, args.dense, args.organ, args.per_lesion, tuple(args.patch), args.by_miss)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
+    t0 = time.time()
+    phantoms = Phantoms(args.first_seed, args.faint, not args.metastases_both_lobes, args.workers)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     amp = torch.bfloat16
     args.work.mkdir(parents=True, exist_ok=True)
     log = open(args.work / "log.jsonl", "a")
-    t0 = time.time()
-    next_seed = args.first_seed
-
-    def make(seed: int) -> Case:
-        contrast = FAINT_CONTRAST_HU if is_faint(seed, args.faint) else TRAINING_CONTRAST_HU
-        return Case.make(seed, training_params(np.random.default_rng(seed), not args.metastases_both_lobes, contrast))
-
-    cases = []
-    for _ in range(args.cases):
-        cases.append(make(next_seed))
-        next_seed += 1
+    cases = [phantoms.take() for _ in range(args.cases)]
     print(f"{len(cases)} phantoms in {time.time() - t0:.0f} s; patch {how.patch}; device {device}", flush=True)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # one patch size: let cuDNN pick its fastest kernels
 
     model = UNet3D(in_channels=2, out_channels=N_CLASSES)
     if args.init is not None:
@@ -153,9 +195,21 @@ def main() -> None:
     model = model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     losses, dices = [], []
-    for step in range(args.steps):
+    steps = args.steps if args.minutes is None else 10**9
+    t_train, t_settled = time.time(), 0.0
+    step = 0
+    while step < steps:
+        if step == 5:
+            t_settled = time.time()  # after the first steps (cuDNN tries its kernels there)
+        if args.minutes is not None and step == args.warmup:  # the schedule so far did not depend on steps
+            per_step = (time.time() - t_settled) / (step - 5)
+            left = args.minutes * 60 - (time.time() - t_train)
+            steps = max(args.warmup + 1, step + int(left / per_step))
+            check_training_seeds(args.first_seed, args.cases + steps // args.refresh)
+            print(f"--minutes {args.minutes}: {steps} steps", flush=True)
+            args.steps = steps
         for group in opt.param_groups:
-            group["lr"] = learning_rate(step, args.steps, args.lr, args.warmup)
+            group["lr"] = learning_rate(step, steps, args.lr, args.warmup)
         x, y, where = batch(cases, rng, args.batch, device, how)
         with torch.autocast(device.type, dtype=amp):
             logits = model(x)
@@ -169,17 +223,18 @@ def main() -> None:
         losses.append(float(loss.detach()))
         dices.append(dice)
         if (step + 1) % args.refresh == 0:
-            cases[int(rng.integers(len(cases)))] = make(next_seed)
-            next_seed += 1
+            cases[int(rng.integers(len(cases)))] = phantoms.take()
         if (step + 1) % 50 == 0:
             entry = {"step": step + 1, "loss": float(np.mean(losses[-50:])), "dice": float(np.mean(dices[-50:])),
-                     "lr": learning_rate(step, args.steps, args.lr, args.warmup), "minutes": (time.time() - t0) / 60}
+                     "lr": learning_rate(step, steps, args.lr, args.warmup), "minutes": (time.time() - t0) / 60}
             print(json.dumps(entry), flush=True)
             log.write(json.dumps(entry) + "\n")
             log.flush()
-        if (step + 1) % 250 == 0 or step + 1 == args.steps:
+        if (step + 1) % 250 == 0 or step + 1 == steps:
             torch.save({"step": step + 1, "model": model.state_dict()}, args.work / "checkpoint.pt")
-    save_weights(model, args, time.time() - t0, device, next_seed)
+        step += 1
+    phantoms.close()
+    save_weights(model, args, time.time() - t0, device, phantoms.next)
     log.close()
 
 
@@ -198,8 +253,26 @@ def save_weights(model: UNet3D, args: argparse.Namespace, seconds: float, device
               "sampling": {"lesion": args.lesion, "per_lesion": args.per_lesion, "by_miss": args.by_miss, "hard": args.hard,
                            "dense": args.dense, "organ": args.organ},
               "command": " ".join(sys.argv)}
+    if args.minutes is not None:  # the same run again, without depending on the speed of the machine
+        record["reproduce"] = _reproduce(sys.argv, args.steps)
     (args.out / "training.json").write_text(json.dumps(record, indent=2) + "\n")
     print("saved", args.out / "weights.pt", flush=True)
+
+
+def _reproduce(argv: list[str], steps: int) -> str:
+    """``argv`` with ``--minutes M`` replaced by ``--steps N``."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--minutes":
+            skip = True
+            out += ["--steps", str(steps)]
+        elif a.startswith("--minutes="):
+            out.append(f"--steps={steps}")
+        else:
+            out.append(a)
+    return " ".join(out)
 
 
 if __name__ == "__main__":

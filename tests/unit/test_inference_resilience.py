@@ -1,8 +1,8 @@
 """Inference under stress, without a GPU: CUDA out-of-memory (simulated) and cancelling inside a tile.
 
-On out-of-memory the runner must retry with smaller tiles, then fall back to the CPU, say so in
-the result's notes, and still produce the same findings as a plain CPU run. A cancel must land
-within a layer, not only after a whole tile.
+On out-of-memory the runner must retry with one tile per call, then smaller tiles, then fall back
+to the CPU, say so in the result's notes, and still produce the same findings as a plain CPU run.
+A cancel must land within a layer, not only after a whole tile.
 """
 
 from __future__ import annotations
@@ -30,20 +30,22 @@ def manifest_dir(tmp_path: Path) -> Path:
     return write_manifest(folder, weights)
 
 
-def _pretend_cuda(runner: Runner, monkeypatch: pytest.MonkeyPatch, fail_tiles: set[tuple[int, int, int]] | None
-                  ) -> list[tuple[str, tuple[int, int, int]]]:
-    """Make the runner believe it has a GPU on which tiles in ``fail_tiles`` (all if None) run out of memory."""
+def _pretend_cuda(runner: Runner, monkeypatch: pytest.MonkeyPatch,
+                  fail: set[tuple[tuple[int, int, int], int]] | None) -> list[tuple[str, tuple[int, int, int], int]]:
+    """Make the runner believe it has a GPU on which calls of (tile, tiles per call) in ``fail``
+    (all if None) run out of memory."""
     real_predict, calls = runner_module.predict, []
     cpu_net = runner._network(torch.device("cpu"))
 
-    def predict(net, tile_input, shape, patch, *args):  # type: ignore[no-untyped-def]
+    def predict(net, tile_input, shape, patch, *args, tiles_per_call=1):  # type: ignore[no-untyped-def]
         device = args[3]  # (overlap, sigma, groups, device, tick, cancel, autocast, dtypes)
-        calls.append((device.type, tuple(patch)))
+        calls.append((device.type, tuple(patch), tiles_per_call))
         if device.type == "cuda":
-            if fail_tiles is None or tuple(patch) in fail_tiles:
+            if fail is None or (tuple(patch), tiles_per_call) in fail:
                 raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
             device = torch.device("cpu")  # a "GPU" run that fits: compute it on the CPU
-        return real_predict(net, tile_input, shape, patch, *args[:3], device, *args[4:6], None, *args[7:])
+        return real_predict(net, tile_input, shape, patch, *args[:3], device, *args[4:6], None, *args[7:],
+                            tiles_per_call=tiles_per_call)
 
     monkeypatch.setattr(runner_module, "predict", predict)
     monkeypatch.setattr(runner, "_network", lambda device: cpu_net)
@@ -60,16 +62,20 @@ def test_out_of_memory_retries_smaller_tiles_then_the_cpu_and_says_so(manifest_d
     volume, _ = sagittal_volume()
     expected = Runner(read(manifest_dir), "cpu").run(volume)
     runner = Runner(read(manifest_dir), "cpu")
-    calls = _pretend_cuda(runner, monkeypatch, fail_tiles=None)
+    calls = _pretend_cuda(runner, monkeypatch, fail=None)
     result = runner.run(volume)
     full = tuple(runner.manifest.inference.patch_zyx)
-    assert [c[0] for c in calls] == ["cuda", "cuda", "cpu"]
-    assert calls[0][1] == full and all(s <= f for s, f in zip(calls[1][1], full)) and calls[1][1] != full
-    assert calls[2][1] == full
+    many = runner_module.GPU_TILES_PER_CALL
+    assert many > 1
+    assert [c[0] for c in calls] == ["cuda", "cuda", "cuda", "cpu"]
+    assert calls[0][1:] == (full, many) and calls[1][1:] == (full, 1)  # first fewer tiles per call
+    assert all(s <= f for s, f in zip(calls[2][1], full)) and calls[2][1] != full and calls[2][2] == 1
+    assert calls[3][1:] == (full, 1)
     assert result.device == "cpu"
-    assert len(result.notes) == 2 and "out of memory" in result.notes[0] and "cpu" in result.notes[1]
-    assert "calibrated on" in result.notes[0]  # other tiles can change a per-tile-normalised network
-    assert "calibrated on" not in result.notes[1]  # the CPU gets the manifest's tiles back
+    assert len(result.notes) == 3 and all("out of memory" in n for n in result.notes) and "cpu" in result.notes[2]
+    assert "calibrated on" not in result.notes[0]  # one tile per call changes nothing
+    assert "calibrated on" in result.notes[1]  # other tiles can change a per-tile-normalised network
+    assert "calibrated on" not in result.notes[2]  # the CPU gets the manifest's tiles back
     assert len(result.findings) == len(expected.findings)
     for got, want in zip(_centres(result), _centres(expected)):
         assert np.allclose(got, want)
@@ -79,10 +85,33 @@ def test_smaller_tiles_that_fit_stay_on_the_gpu(manifest_dir: Path, monkeypatch:
     volume, _ = sagittal_volume()
     runner = Runner(read(manifest_dir), "cpu")
     full = tuple(runner.manifest.inference.patch_zyx)
-    calls = _pretend_cuda(runner, monkeypatch, fail_tiles={full})
+    calls = _pretend_cuda(runner, monkeypatch, fail={(full, runner_module.GPU_TILES_PER_CALL), (full, 1)})
     result = runner.run(volume)
-    assert [c[0] for c in calls] == ["cuda", "cuda"]
-    assert result.device == "cuda" and len(result.notes) == 1 and len(result.findings) == 2
+    assert [c[0] for c in calls] == ["cuda", "cuda", "cuda"]
+    assert result.device == "cuda" and len(result.notes) == 2 and len(result.findings) == 2
+
+
+def test_several_tiles_per_call_give_the_same_probabilities_and_progress() -> None:
+    """Batching tiles for a GPU must not change what a network with per-tile normalisation sees."""
+    from viewer.inference.sliding_window import predict
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv3d(2, 8, 3, padding=1), torch.nn.GroupNorm(4, 8), torch.nn.ReLU(),
+                              torch.nn.Conv3d(8, 3, 1)).eval()
+    field = np.random.default_rng(0).normal(size=(2, 21, 30, 27)).astype(np.float32)
+    shape = (21, 30, 27)
+    results, ticks = [], []
+    for per_call in (1, 4, 100):
+        seen: list[tuple[int, int]] = []
+        results.append(predict(net, lambda box: field[(slice(None), *box)], shape, (8, 12, 12), 0.25, 0.125,
+                               [[2], [0, 1]], torch.device("cpu"), lambda d, t: seen.append((d, t)),
+                               tiles_per_call=per_call))
+        ticks.append(seen)
+    for probs in results[1:]:
+        for got, want in zip(probs, results[0]):
+            assert np.allclose(got, want, atol=1e-6)
+    n = ticks[0][-1][1]
+    assert n > 4 and all(t == [(k, n) for k in range(1, n + 1)] for t in ticks)  # every tile reported, in order
 
 
 def test_cancel_lands_inside_a_tile_between_layers() -> None:
@@ -121,9 +150,9 @@ def test_a_volume_smaller_than_a_tile_is_predicted_on_one_whole_tile(manifest_di
     manifest = dataclasses.replace(manifest, inference=dataclasses.replace(manifest.inference, patch_zyx=big))
     real_predict, seen = runner_module.predict, []
 
-    def spy(net, tile_input, shape, patch, *args):  # type: ignore[no-untyped-def]
+    def spy(net, tile_input, shape, patch, *args, **kwargs):  # type: ignore[no-untyped-def]
         seen.append((tuple(shape), tuple(patch)))
-        return real_predict(net, tile_input, shape, patch, *args)
+        return real_predict(net, tile_input, shape, patch, *args, **kwargs)
 
     monkeypatch.setattr(runner_module, "predict", spy)
     result = Runner(manifest, "cpu").run(volume)

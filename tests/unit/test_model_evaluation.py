@@ -110,6 +110,7 @@ def test_shipped_model_predicts_on_tiles_the_size_it_was_trained_on() -> None:
 
 
 def test_a_second_held_out_set_cannot_reuse_training_or_validation_seeds() -> None:
-    done = subprocess.run([sys.executable, evaluate.__file__, "evaluate", "--first-seed", "10000"],
-                          capture_output=True, text=True)
-    assert done.returncode == 2 and "held-out seeds start at 20000" in done.stderr
+    for first in ("10000", "99990", "100000"):  # validation; running into, or inside, GPU training seeds
+        done = subprocess.run([sys.executable, evaluate.__file__, "evaluate", "--first-seed", first, "--cases", "16"],
+                              capture_output=True, text=True)
+        assert done.returncode == 2 and "held-out seeds are 20000-99999" in done.stderr

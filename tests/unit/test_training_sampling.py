@@ -7,9 +7,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "models" / "training"))
-from lesion_data import Case, Sampling, sample  # noqa: E402
+from lesion_data import Case, Sampling, check_training_seeds, sample  # noqa: E402
+from train_lesion_unet import Phantoms  # noqa: E402
 
 
 def _case() -> Case:
@@ -57,3 +59,24 @@ def test_faint_phantoms_are_a_share_of_seeds_and_only_their_contrast_changes() -
     dim = training_params(np.random.default_rng(faint[0]), contrast_hu=FAINT_CONTRAST_HU)
     assert dim.metastasis_contrast_hu == FAINT_CONTRAST_HU
     assert (dim.shape, dim.noise_hu, dim.blur_sigma_vox) == (plain.shape, plain.noise_hu, plain.blur_sigma_vox)
+
+
+def test_training_never_uses_validation_or_held_out_phantoms() -> None:
+    check_training_seeds(9_000, 1_000)  # up to 9999: the CPU runs' range
+    check_training_seeds(100_000, 50_000)  # a GPU run's thousands of phantoms
+    for first, count in ((9_990, 50), (10_000, 1), (20_005, 10), (99_999, 1)):
+        with pytest.raises(ValueError, match="overlap the validation and held-out seeds"):
+            check_training_seeds(first, count)
+
+
+def test_phantoms_made_by_workers_arrive_in_seed_order_unchanged() -> None:
+    """Making phantoms in other processes (for a GPU) must not change the run: same phantom per take."""
+    serial = Phantoms(100_000, 0.0, True, workers=1)
+    parallel = Phantoms(100_000, 0.0, True, workers=2)
+    try:
+        for _ in range(2):
+            a, b = serial.take(), parallel.take()
+            assert np.array_equal(a.hu, b.hu) and np.array_equal(a.target, b.target)
+        assert serial.next == parallel.next == 100_002
+    finally:
+        parallel.close()

@@ -25,6 +25,9 @@ from viewer.inference.preprocess import ModelGrid, Window, model_grid, resample_
 from viewer.inference.sliding_window import Cancelled, TileInput, predict
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
+# Tiles per network call on a GPU: one training-size tile is too small to keep a GPU busy (see
+# docs/benchmarks.md). A CPU gains nothing from batching and would only hold more memory.
+GPU_TILES_PER_CALL = 16
 __all__ = ["Cancelled", "InferenceResult", "Runner"]
 
 
@@ -43,9 +46,11 @@ class InferenceResult:
 class Runner:
     """Runs one model on volumes. The network is loaded (and checksummed) on first use."""
 
-    def __init__(self, manifest: ModelManifest, device: str | None = None) -> None:
+    def __init__(self, manifest: ModelManifest, device: str | None = None,
+                 tiles_per_call: int | None = None) -> None:
         self.manifest = manifest
         self.device = choose_device(device)
+        self.tiles_per_call = tiles_per_call  # None: GPU_TILES_PER_CALL on CUDA, else 1
         self._net: torch.nn.Module | None = None
         self._net_device: torch.device | None = None
 
@@ -100,31 +105,35 @@ class Runner:
                  cancel: Callable[[], bool] | None, notes: list[str]
                  ) -> tuple[list[NDArray[np.floating]], torch.device]:
         """Lesion probability (float32: thresholds and scores read it) and each gating organ's
-        (float16: only compared, at half the memory); on CUDA out-of-memory retry with smaller
-        tiles, then the CPU."""
+        (float16: only compared, at half the memory). On CUDA out-of-memory retry with one tile per
+        call (same result), then smaller tiles, then the CPU, and say so."""
         spec = self.manifest.inference
         groups = [[label.value for label in self.manifest.output.labels if label.lesion]]
         groups += [[label] for label in self.manifest.output.gate_labels]
         dtypes = [np.float32] + [np.float16] * (len(groups) - 1)
-        attempts: list[tuple[torch.device, tuple[int, int, int]]] = [(self.device, spec.patch_zyx)]
-        if self.device.type == "cuda":
+        cuda = self.device.type == "cuda"
+        per_call = self.tiles_per_call or (GPU_TILES_PER_CALL if cuda else 1)
+        attempts: list[tuple[torch.device, tuple[int, int, int], int]] = [(self.device, spec.patch_zyx, per_call)]
+        if cuda:
             half = [max(d, p // 2 // d * d) for p, d in zip(spec.patch_zyx, self._divisor())]
-            attempts += [(self.device, (half[0], half[1], half[2])), (torch.device("cpu"), spec.patch_zyx)]
+            attempts += [(self.device, spec.patch_zyx, 1)] if per_call > 1 else []
+            attempts += [(self.device, (half[0], half[1], half[2]), 1), (torch.device("cpu"), spec.patch_zyx, 1)]
         tick = (lambda d, t: on_progress("predict", d, t)) if on_progress else None
-        for n, (device, patch) in enumerate(attempts):
+        for n, (device, patch, per_call) in enumerate(attempts):
             try:
                 net = self._network(device)
                 return predict(net, tile_input, shape, patch, spec.overlap, spec.sigma_scale, groups, device,
-                               tick, cancel, _autocast_dtype(spec.dtype, device), dtypes), device
+                               tick, cancel, _autocast_dtype(spec.dtype, device), dtypes,
+                               tiles_per_call=per_call), device
             except torch.cuda.OutOfMemoryError:
                 torch.cuda.empty_cache()
                 if n + 1 == len(attempts):
                     raise
-                next_device, next_patch = attempts[n + 1]
+                next_device, next_patch, next_per_call = attempts[n + 1]
                 caveat = "" if next_patch == spec.patch_zyx else (
                     f" (calibrated on {spec.patch_zyx}: a network that normalises per tile may find less)")
-                notes.append(f"GPU out of memory with tiles {patch}; retrying with {next_patch} "
-                             f"on {next_device.type}{caveat}")
+                notes.append(f"GPU out of memory with {per_call} tile(s) of {patch} per call; retrying with "
+                             f"{next_per_call} of {next_patch} on {next_device.type}{caveat}")
         raise AssertionError("unreachable")
 
 

@@ -76,12 +76,16 @@ def predict(net: torch.nn.Module, tile_input: TileInput, shape: tuple[int, int, 
             patch: tuple[int, int, int], overlap: float, sigma_scale: float, groups: list[list[int]],
             device: torch.device, on_tile: TileProgress | None = None,
             cancel: Callable[[], bool] | None = None, autocast: torch.dtype | None = None,
-            dtypes: Sequence[type[np.floating]] | None = None) -> list[NDArray[np.floating]]:
+            dtypes: Sequence[type[np.floating]] | None = None, tiles_per_call: int = 1
+            ) -> list[NDArray[np.floating]]:
     """Blended softmax probability of each group of classes: one ``shape`` array per group, of
     ``dtypes`` (default float32; float16 halves the memory of maps that are only compared).
 
     ``tile_input(box)`` gives the network input (channels, *box) for a box of the grid, so the
     full-size input never has to exist. Only the groups asked for are accumulated, to save memory.
+    ``tiles_per_call`` tiles go through the network together (a GPU is starved by one small tile;
+    each tile is still normalised on its own, so the result does not change); on CUDA the host
+    blends one call's tiles while the GPU computes the next.
     """
     patch = (min(patch[0], shape[0]), min(patch[1], shape[1]), min(patch[2], shape[2]))
     starts = [tile_starts(n, p, overlap) for n, p in zip(shape, patch)]
@@ -92,21 +96,47 @@ def predict(net: torch.nn.Module, tile_input: TileInput, shape: tuple[int, int, 
     totals = [_axis_totals(n, p, s, a) for n, p, s, a in zip(shape, patch, starts, axes)]
     if dtypes is not None and len(dtypes) != len(groups):
         raise ValueError(f"{len(groups)} groups but {len(dtypes)} dtypes")
+    if tiles_per_call < 1:
+        raise ValueError(f"tiles_per_call must be at least 1, not {tiles_per_call}")
     probs = [np.zeros(shape, dtype=d) for d in (dtypes or [np.float32] * len(groups))]
-    tiles = [(z, y, x) for z in starts[0] for y in starts[1] for x in starts[2]]
+    boxes = [(slice(z, z + patch[0]), slice(y, y + patch[1]), slice(x, x + patch[2]))
+             for z in starts[0] for y in starts[1] for x in starts[2]]
+    cuda = device.type == "cuda"
+    done = 0
+
+    def blend(chunk: list[tuple[slice, slice, slice]], out: torch.Tensor, ready: torch.cuda.Event | None) -> None:
+        nonlocal done
+        if ready is not None:
+            ready.synchronize()
+        for box, tile_out in zip(chunk, out.numpy()):
+            share = _outer([a / t[b] for a, t, b in zip(axes, totals, box)])
+            for prob, group_prob in zip(probs, tile_out):
+                prob[box] += group_prob * share
+            done += 1
+            if on_tile is not None:
+                on_tile(done, len(boxes))
+
+    pending: tuple[list[tuple[slice, slice, slice]], torch.Tensor, torch.cuda.Event | None] | None = None
     with torch.inference_mode(), _cancel_between_layers(net, cancel):
-        for n, (z, y, x) in enumerate(tiles):
+        for first in range(0, len(boxes), tiles_per_call):
             if cancel is not None and cancel():
                 raise Cancelled()
-            box = (slice(z, z + patch[0]), slice(y, y + patch[1]), slice(x, x + patch[2]))
-            tile = torch.from_numpy(np.ascontiguousarray(tile_input(box)))[None].to(device)
+            chunk = boxes[first:first + tiles_per_call]
+            batch = torch.from_numpy(np.stack([np.ascontiguousarray(tile_input(box)) for box in chunk]))
+            batch = batch.pin_memory().to(device, non_blocking=True) if cuda else batch.to(device)
             with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
-                logits = net(tile)
-            soft = torch.softmax(logits.float(), dim=1)[0]
-            out = torch.stack([soft[g].sum(dim=0) for g in groups]).cpu().numpy()  # one copy off the GPU
-            share = _outer([a / t[b] for a, t, b in zip(axes, totals, box)])
-            for prob, group_prob in zip(probs, out):
-                prob[box] += group_prob * share
-            if on_tile is not None:
-                on_tile(n + 1, len(tiles))
+                logits = net(batch)
+            soft = torch.softmax(logits.float(), dim=1)
+            out = torch.stack([soft[:, g].sum(dim=1) for g in groups], dim=1)  # (tiles, groups, *patch)
+            ready = None
+            if cuda:  # one asynchronous copy off the GPU (into pinned memory) per call
+                out, ready = out.to("cpu", non_blocking=True), torch.cuda.Event()
+                ready.record()
+            else:
+                out = out.cpu()
+            if pending is not None:
+                blend(*pending)
+            pending = (chunk, out, ready)
+        if pending is not None:
+            blend(*pending)
     return probs

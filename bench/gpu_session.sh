@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# One lent-GPU session, prepared to run unattended: CUDA inference timing of the shipped model
+# (bench/inference_bench.py) and two fine-tuning runs of it on the GPU, side by side.
+#
+#   OUT=gpu_out bench/gpu_session.sh [training minutes, default 6]
+#
+# Writes into $OUT: machine.txt; bench_*.json (inference with 1 and 16 tiles per call, cuDNN
+# autotuning on, float32); k.log, l.log, k.tgz, l.tgz (weights, checkpoint, training.json, log).
+# Runs from the repository root with the machine's python3 (torch, numpy, scipy); installs nothing.
+# CASES and WORKERS (phantoms in memory, processes making them) shrink it for a dry run on a CPU.
+set -u
+OUT=${OUT:-gpu_out}
+MINUTES=${1:-6}
+PY=${PY:-python3}
+RUNS=${RUNS:-/tmp/runs_gpu}
+CASES=${CASES:-64}
+WORKERS=${WORKERS:-6}
+mkdir -p "$OUT" "$RUNS"
+export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
+{
+  date -u; nvidia-smi; nproc; free -g
+  $PY -c "import torch, numpy, scipy; print('torch', torch.__version__, 'numpy', numpy.__version__, 'scipy', scipy.__version__, 'cuda', torch.cuda.is_available())"
+} >"$OUT/machine.txt" 2>&1
+
+$PY bench/inference_bench.py --device cuda --tiles-per-call 1 --repeat 2 >"$OUT/bench_bf16_x1.json" 2>&1
+$PY bench/inference_bench.py --device cuda --repeat 3 >"$OUT/bench_bf16.json" 2>&1
+$PY bench/inference_bench.py --device cuda --repeat 3 --cudnn-benchmark >"$OUT/bench_bf16_cudnn.json" 2>&1
+$PY bench/inference_bench.py --device cuda --dtype float32 --repeat 2 >"$OUT/bench_fp32.json" 2>&1
+date -u >>"$OUT/machine.txt"
+
+# The recipe of runs F, H and I (models/lesion-unet-synth/training.json), from I's weights, with
+# 8x the batch; K and L differ only in learning rate. Seeds from 100000 on: never validation or held out.
+train="models/training/train_lesion_unet.py --init models/lesion-unet-synth/weights.pt --minutes $MINUTES
+  --batch 16 --warmup 50 --cases $CASES --refresh 6 --workers $WORKERS --threads 2 --metastases-both-lobes
+  --lesion 0.55 --per-lesion --by-miss --hard 0.2 --dense 0.1 --organ 0.1"
+# A run that overstays (phantoms made too slowly) is stopped; its checkpoint.pt (every 250 steps) remains.
+limit=$(python3 -c "print(int($MINUTES * 60 + 90))")
+timeout "$limit" $PY $train --lr 3e-4 --first-seed 100000 --out "$RUNS/k" --work "$RUNS/k" >"$OUT/k.log" 2>&1 &
+timeout "$limit" $PY $train --lr 1e-4 --first-seed 200000 --out "$RUNS/l" --work "$RUNS/l" >"$OUT/l.log" 2>&1 &
+wait
+date -u >>"$OUT/machine.txt"
+tar czf "$OUT/k.tgz" -C "$RUNS" k
+tar czf "$OUT/l.tgz" -C "$RUNS" l
+ls -la "$OUT"
