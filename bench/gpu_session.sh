@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # One lent-GPU session, prepared to run unattended: CUDA inference timing of the shipped model
-# (bench/inference_bench.py) and two fine-tuning runs of it on the GPU, side by side.
+# (bench/inference_bench.py, bench/gpu_forward_probe.py) and two fine-tuning runs of it on the
+# GPU, side by side. Session 6 ran it with 6 minutes of training in 599 s of device time.
 #
-#   OUT=gpu_out bench/gpu_session.sh [training minutes, default 6]
+#   OUT=gpu_out bench/gpu_session.sh [training minutes, default 6; 0: timing only]
 #
 # Writes into $OUT: machine.txt; bench_*.json (inference with 1 and 16 tiles per call, cuDNN
-# autotuning on, float32); k.log, l.log, k.tgz, l.tgz (weights, checkpoint, training.json, log).
+# autotuning on, float32); probe.jsonl (forward pass alone); k.log, l.log, k.tgz, l.tgz (weights,
+# checkpoint, training.json, log).
 # Runs from the repository root with the machine's python3 (torch, numpy, scipy); installs nothing.
 # CASES and WORKERS (phantoms in memory, processes making them) shrink it for a dry run on a CPU.
 set -u
@@ -26,10 +28,12 @@ $PY bench/inference_bench.py --device cuda --tiles-per-call 1 --repeat 2 >"$OUT/
 $PY bench/inference_bench.py --device cuda --repeat 3 >"$OUT/bench_bf16.json" 2>&1
 $PY bench/inference_bench.py --device cuda --repeat 3 --cudnn-benchmark >"$OUT/bench_bf16_cudnn.json" 2>&1
 $PY bench/inference_bench.py --device cuda --dtype float32 --repeat 2 >"$OUT/bench_fp32.json" 2>&1
+$PY bench/gpu_forward_probe.py >"$OUT/probe.jsonl" 2>&1
 date -u >>"$OUT/machine.txt"
+[ "$MINUTES" = 0 ] && exit 0
 
-# The recipe of runs F, H and I (models/lesion-unet-synth/training.json), from I's weights, with
-# 8x the batch; K and L differ only in learning rate. Seeds from 100000 on: never validation or held out.
+# The recipe of runs F, H and I (models/lesion-unet-synth/training.json), from the shipped weights,
+# with 8x the batch; K and L differ only in learning rate. Seeds from 100000 on: never validation or held out.
 train="models/training/train_lesion_unet.py --init models/lesion-unet-synth/weights.pt --minutes $MINUTES
   --batch 16 --warmup 50 --cases $CASES --refresh 6 --workers $WORKERS --threads 2 --metastases-both-lobes
   --lesion 0.55 --per-lesion --by-miss --hard 0.2 --dense 0.1 --organ 0.1"

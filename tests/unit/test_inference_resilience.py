@@ -47,7 +47,9 @@ def _pretend_cuda(runner: Runner, monkeypatch: pytest.MonkeyPatch,
         return real_predict(net, tile_input, shape, patch, *args[:3], device, *args[4:6], None, *args[7:],
                             tiles_per_call=tiles_per_call)
 
+    host_input = runner_module._tile_input
     monkeypatch.setattr(runner_module, "predict", predict)
+    monkeypatch.setattr(runner_module, "_tile_input", lambda hu, windows, device: host_input(hu, windows, device, False))
     monkeypatch.setattr(runner, "_network", lambda device: cpu_net)
     runner.device = torch.device("cuda")
     return calls
@@ -112,6 +114,31 @@ def test_several_tiles_per_call_give_the_same_probabilities_and_progress() -> No
             assert np.allclose(got, want, atol=1e-6)
     n = ticks[0][-1][1]
     assert n > 4 and all(t == [(k, n) for k in range(1, n + 1)] for t in ticks)  # every tile reported, in order
+
+
+def test_blending_on_the_device_gives_the_host_result() -> None:
+    """A GPU windows the whole volume and blends the tiles where it computes them (the host was the
+    bottleneck); run here on the CPU, that path must give the host path's maps and dtypes."""
+    from viewer.inference.preprocess import Window
+    from viewer.inference.sliding_window import predict
+
+    torch.manual_seed(1)
+    net = torch.nn.Sequential(torch.nn.Conv3d(2, 8, 3, padding=1), torch.nn.GroupNorm(4, 8), torch.nn.ReLU(),
+                              torch.nn.Conv3d(8, 3, 1)).eval()
+    hu = np.random.default_rng(1).integers(-1100, 500, (19, 33, 29)).astype(np.int16)
+    windows = [Window(-1000.0, 400.0), Window(-100.0, 240.0)]
+    cpu = torch.device("cpu")
+    runs = []
+    for whole in (False, True):
+        tiles = runner_module._tile_input(hu, windows, cpu, whole)
+        if whole:
+            assert isinstance(tiles((slice(0, 8), slice(0, 12), slice(0, 12))), torch.Tensor)
+        runs.append(predict(net, tiles, hu.shape, (8, 12, 12), 0.25, 0.125, [[2], [0, 1]], cpu,
+                            dtypes=[np.float32, np.float16], tiles_per_call=3, accumulate_on_device=whole))
+    for got, want in zip(runs[1], runs[0]):
+        assert isinstance(got, np.ndarray) and got.dtype == want.dtype and got.shape == hu.shape
+        assert np.allclose(got.astype(np.float32), want.astype(np.float32), atol=1e-3 if got.dtype == np.float16 else 1e-6)
+    assert runs[0][0].std() > 0.01  # the maps vary, so agreeing means something
 
 
 def test_cancel_lands_inside_a_tile_between_layers() -> None:

@@ -90,8 +90,7 @@ class Runner:
             hu, crop = _pad(hu, self._divisor(), -1024.0, self.manifest.inference.patch_zyx)
         windows = [Window(lo, hi) for lo, hi in self.manifest.input.windows]
         with _timed(timings, "predict"):
-            probs, device = self._predict(lambda box: window_channels(hu[box], windows), hu.shape,
-                                          on_progress, cancel, notes)
+            probs, device = self._predict(hu, windows, on_progress, cancel, notes)
         organs = _organ_map([p[crop] for p in probs[1:]], self.manifest.output.gate_labels)
         lesion = probs[0][crop]
         assert lesion.dtype == np.float32  # thresholds and scores read it; see _predict
@@ -101,7 +100,7 @@ class Runner:
         net = self._network(self.device)
         return getattr(net, "divisor", (1, 1, 1))
 
-    def _predict(self, tile_input: TileInput, shape: tuple[int, int, int], on_progress: ProgressFn | None,
+    def _predict(self, hu: NDArray[np.generic], windows: list[Window], on_progress: ProgressFn | None,
                  cancel: Callable[[], bool] | None, notes: list[str]
                  ) -> tuple[list[NDArray[np.floating]], torch.device]:
         """Lesion probability (float32: thresholds and scores read it) and each gating organ's
@@ -121,10 +120,10 @@ class Runner:
         tick = (lambda d, t: on_progress("predict", d, t)) if on_progress else None
         for n, (device, patch, per_call) in enumerate(attempts):
             try:
-                net = self._network(device)
-                return predict(net, tile_input, shape, patch, spec.overlap, spec.sigma_scale, groups, device,
-                               tick, cancel, _autocast_dtype(spec.dtype, device), dtypes,
-                               tiles_per_call=per_call), device
+                net, shape = self._network(device), (hu.shape[0], hu.shape[1], hu.shape[2])
+                return predict(net, _tile_input(hu, windows, device), shape, patch, spec.overlap,
+                               spec.sigma_scale, groups, device, tick, cancel, _autocast_dtype(spec.dtype, device),
+                               dtypes, tiles_per_call=per_call), device
             except torch.cuda.OutOfMemoryError:
                 torch.cuda.empty_cache()
                 if n + 1 == len(attempts):
@@ -135,6 +134,21 @@ class Runner:
                 notes.append(f"GPU out of memory with {per_call} tile(s) of {patch} per call; retrying with "
                              f"{next_per_call} of {next_patch} on {next_device.type}{caveat}")
         raise AssertionError("unreachable")
+
+
+def _tile_input(hu: NDArray[np.generic], windows: list[Window], device: torch.device,
+                whole: bool | None = None) -> TileInput:
+    """The network input of a box. With ``whole`` (default: on CUDA) the volume is windowed on the
+    device once (4 bytes a voxel per window there): preparing every tile on the host took longer
+    than the GPU's work on it."""
+    if not (device.type == "cuda" if whole is None else whole):
+        return lambda box: window_channels(hu[box], windows)
+    source = torch.from_numpy(np.ascontiguousarray(hu)).to(device)
+    full = torch.empty((len(windows), *hu.shape), dtype=torch.float32, device=device)
+    for channel, w in zip(full, windows):  # as window_channels does
+        torch.sub(source, w.low, out=channel).mul_(1.0 / (w.high - w.low)).clamp_(0.0, 1.0)
+    del source
+    return lambda box: full[(slice(None), *box)]
 
 
 def _organ_map(probs: list[NDArray[np.floating]], labels: tuple[int, ...]) -> NDArray[np.uint8] | None:

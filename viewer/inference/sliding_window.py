@@ -49,7 +49,10 @@ def _axis_totals(size: int, patch: int, starts: list[int], weight: NDArray[np.fl
     return total
 
 
-TileInput = Callable[[tuple[slice, slice, slice]], NDArray[np.float32]]
+# The network input (channels, *box) for a box of the grid: a numpy array, or a tensor already on
+# the device (a GPU windows the whole volume once instead of the host preparing every tile).
+TileInput = Callable[[tuple[slice, slice, slice]], "NDArray[np.float32] | torch.Tensor"]
+_TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float16): torch.float16}
 
 
 @contextmanager
@@ -76,16 +79,16 @@ def predict(net: torch.nn.Module, tile_input: TileInput, shape: tuple[int, int, 
             patch: tuple[int, int, int], overlap: float, sigma_scale: float, groups: list[list[int]],
             device: torch.device, on_tile: TileProgress | None = None,
             cancel: Callable[[], bool] | None = None, autocast: torch.dtype | None = None,
-            dtypes: Sequence[type[np.floating]] | None = None, tiles_per_call: int = 1
-            ) -> list[NDArray[np.floating]]:
+            dtypes: Sequence[type[np.floating]] | None = None, tiles_per_call: int = 1,
+            accumulate_on_device: bool | None = None) -> list[NDArray[np.floating]]:
     """Blended softmax probability of each group of classes: one ``shape`` array per group, of
     ``dtypes`` (default float32; float16 halves the memory of maps that are only compared).
 
-    ``tile_input(box)`` gives the network input (channels, *box) for a box of the grid, so the
-    full-size input never has to exist. Only the groups asked for are accumulated, to save memory.
-    ``tiles_per_call`` tiles go through the network together (a GPU is starved by one small tile;
-    each tile is still normalised on its own, so the result does not change); on CUDA the host
-    blends one call's tiles while the GPU computes the next.
+    ``tile_input(box)`` gives the network input for a box of the grid, so the full-size input
+    never has to exist on the host. Only the groups asked for are accumulated, to save memory.
+    ``tiles_per_call`` tiles go through the network together (each is still normalised on its own,
+    so the result does not change). ``accumulate_on_device`` (default: on CUDA) blends on the
+    device and copies each map to the host once: a GPU runs a tile far faster than a host blends it.
     """
     patch = (min(patch[0], shape[0]), min(patch[1], shape[1]), min(patch[2], shape[2]))
     starts = [tile_starts(n, p, overlap) for n, p in zip(shape, patch)]
@@ -98,45 +101,38 @@ def predict(net: torch.nn.Module, tile_input: TileInput, shape: tuple[int, int, 
         raise ValueError(f"{len(groups)} groups but {len(dtypes)} dtypes")
     if tiles_per_call < 1:
         raise ValueError(f"tiles_per_call must be at least 1, not {tiles_per_call}")
-    probs = [np.zeros(shape, dtype=d) for d in (dtypes or [np.float32] * len(groups))]
+    kinds = [np.dtype(d) for d in (dtypes or [np.float32] * len(groups))]
+    on_device = device.type == "cuda" if accumulate_on_device is None else accumulate_on_device
+    host = [] if on_device else [np.zeros(shape, dtype=k) for k in kinds]
+    sums = [torch.zeros(shape, dtype=_TORCH_DTYPES[k], device=device) for k in kinds] if on_device else []
+    axes_t = [torch.from_numpy(a).to(device) for a in axes] if on_device else []
+    totals_t = [torch.from_numpy(t).to(device) for t in totals] if on_device else []
     boxes = [(slice(z, z + patch[0]), slice(y, y + patch[1]), slice(x, x + patch[2]))
              for z in starts[0] for y in starts[1] for x in starts[2]]
-    cuda = device.type == "cuda"
-    done = 0
-
-    def blend(chunk: list[tuple[slice, slice, slice]], out: torch.Tensor, ready: torch.cuda.Event | None) -> None:
-        nonlocal done
-        if ready is not None:
-            ready.synchronize()
-        for box, tile_out in zip(chunk, out.numpy()):
-            share = _outer([a / t[b] for a, t, b in zip(axes, totals, box)])
-            for prob, group_prob in zip(probs, tile_out):
-                prob[box] += group_prob * share
-            done += 1
-            if on_tile is not None:
-                on_tile(done, len(boxes))
-
-    pending: tuple[list[tuple[slice, slice, slice]], torch.Tensor, torch.cuda.Event | None] | None = None
     with torch.inference_mode(), _cancel_between_layers(net, cancel):
         for first in range(0, len(boxes), tiles_per_call):
             if cancel is not None and cancel():
                 raise Cancelled()
             chunk = boxes[first:first + tiles_per_call]
-            batch = torch.from_numpy(np.stack([np.ascontiguousarray(tile_input(box)) for box in chunk]))
-            batch = batch.pin_memory().to(device, non_blocking=True) if cuda else batch.to(device)
+            parts = [tile_input(box) for box in chunk]
+            batch = torch.stack([p if isinstance(p, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(p))
+                                 for p in parts]).to(device)
             with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
                 logits = net(batch)
             soft = torch.softmax(logits.float(), dim=1)
             out = torch.stack([soft[:, g].sum(dim=1) for g in groups], dim=1)  # (tiles, groups, *patch)
-            ready = None
-            if cuda:  # one asynchronous copy off the GPU (into pinned memory) per call
-                out, ready = out.to("cpu", non_blocking=True), torch.cuda.Event()
-                ready.record()
-            else:
-                out = out.cpu()
-            if pending is not None:
-                blend(*pending)
-            pending = (chunk, out, ready)
-        if pending is not None:
-            blend(*pending)
-    return probs
+            if not on_device:
+                out = out.cpu()  # one copy per call
+            for n, (box, tile_out) in enumerate(zip(chunk, out), start=first + 1):
+                if on_device:
+                    za, ya, xa = (a / t[b] for a, t, b in zip(axes_t, totals_t, box))
+                    share_t = za[:, None, None] * ya[None, :, None] * xa[None, None, :]
+                    for total_t, group_t in zip(sums, tile_out):
+                        total_t[box] += group_t * share_t
+                else:
+                    share = _outer([a / t[b] for a, t, b in zip(axes, totals, box)])
+                    for total, group_prob in zip(host, tile_out.numpy()):
+                        total[box] += group_prob * share
+                if on_tile is not None:
+                    on_tile(n, len(boxes))
+    return [t.cpu().numpy() for t in sums] if on_device else host
