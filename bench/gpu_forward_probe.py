@@ -1,7 +1,8 @@
 """Where a GPU's inference time goes: the shipped network's forward pass alone, on 16 training-size
 tiles, in bf16 and float32, NCDHW and channels-last (NDHWC), with and without cuDNN autotuning;
 then sliding-window prediction over a 300 x 256 x 256 grid (the 512 x 512 x 300 CT on the model's
-grid) without a phantom. Prints milliseconds as JSON lines.
+grid) without a phantom, tiles windowed on the host (session 6 measured it before blending moved
+to the device; the runner now also windows on the device). Prints milliseconds as JSON lines.
 
     python3 bench/gpu_forward_probe.py [--device cuda]
 """
@@ -64,7 +65,7 @@ def main() -> None:
         t = time.perf_counter()
         predict(net, lambda box: window_channels(hu[box], windows), shape, (24, 80, 80), 0.25, 0.125,
                 [[3], [1], [2]], device, autocast=torch.bfloat16, dtypes=[np.float32, np.float16, np.float16],
-                tiles_per_call=16)
+                tiles_per_call=16, channels_last=fmt == "ndhwc")
         print(json.dumps({"predict_s": round(time.perf_counter() - t, 2), "format": fmt,
                           "cudnn_benchmark": True}), flush=True)
 

@@ -1,10 +1,11 @@
 """Calibrate and evaluate the lesion model on generated phantoms it never saw.
 
-    .venv/bin/python models/training/evaluate.py calibrate --cases 16   # validation seeds: picks the
+    .venv/bin/python models/training/evaluate.py calibrate --cases 48   # validation seeds: picks the
         threshold, hysteresis seed, minimum size, organ gates and shape limit; writes the model's
         manifest.json, calibration.json (choice and frontier) and calibration_sweep.json.gz (all)
     .venv/bin/python models/training/evaluate.py evaluate --cases 16    # held-out seeds and ranges
-        (--first-seed 30000: a second held-out set, for a score nothing was ever looked at on)
+        (--first-seed 30000 or 40000: another held-out set, for a score nothing was ever looked at on)
+    .venv/bin/python models/training/evaluate.py pool A.json B.json     # several held-out sets as one
 
 The operating point is chosen on the validation seeds only, never on the evaluation seeds.
 ``--cache DIR`` keeps the probability maps (one file per seed; use one folder per weights file,
@@ -60,7 +61,7 @@ MIN_VOLUMES = (0.0, 30.0, 60.0, 120.0, 200.0, 300.0)  # mm3; a 10 mm sphere is 5
 LIVER_GATES = (0.0, 0.3, 0.5, 0.7, 0.85)
 LUNG_GATES = (0.0, 0.5, 0.7, 0.85, 0.95)
 ELONGATIONS = (None, 1.3, 1.4, 1.5, 1.7, 2.0)  # maximal 3-D diameter / diameter of a sphere of its volume
-VERSION = "1.3.0"
+VERSION = "1.4.0"
 BIG_MM = 10.0
 # Tiles the size of the training patches: GroupNorm normalises over each tile, so a tile of another
 # size or mix of tissues shifts every feature (v1.2.0 predicted on 48x160x160 tiles and missed
@@ -321,9 +322,26 @@ def evaluate(model: Path, n: int, out: Path | None, cache: Path | None, first: i
         print("missed:", json.dumps(les))
 
 
+def pool(files: list[Path]) -> dict[str, Any]:
+    """The scores of several held-out sets as one: every case counts once (sets of 16 phantoms
+    differ too much from one another to be read alone)."""
+    if not files:
+        raise ValueError("pool needs at least one evaluation.json")
+    docs = [json.loads(f.read_text()) for f in files]
+    ranges = sorted(tuple(d["seeds"]) for d in docs if d.get("seeds"))
+    if any(b[0] <= a[1] for a, b in zip(ranges, ranges[1:])):
+        raise ValueError(f"held-out seed ranges overlap, so cases would count twice: {ranges}")
+    points = {json.dumps([d.get(k) for k in ("threshold", "seed_threshold", "min_volume_mm3", "min_gate_fraction",
+                                             "max_elongation")]) for d in docs}
+    if len(points) > 1:
+        raise ValueError(f"these sets were scored at different operating points: {sorted(points)}")
+    return {"sets": [d.get("seeds") for d in docs], **summary([c for d in docs for c in d["cases"]])}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=["calibrate", "evaluate"])
+    ap.add_argument("command", choices=["calibrate", "evaluate", "pool"])
+    ap.add_argument("files", nargs="*", type=Path, help="pool: evaluation.json files to score as one set")
     ap.add_argument("--cases", type=int, default=None)
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--model", type=Path, default=MODEL, help="model folder (weights.pt inside)")
@@ -336,7 +354,9 @@ def main() -> None:
         ap.error(f"held-out seeds are {EVALUATION_SEEDS}-{HELD_OUT_END - 1}: others are training or validation phantoms")
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.command == "calibrate":
+    if args.command == "pool":
+        print(json.dumps(pool(args.files), indent=2))
+    elif args.command == "calibrate":
         calibrate(args.model, args.cases or 8, args.cache)
     else:
         evaluate(args.model, args.cases or 20, args.out, args.cache, args.first_seed)

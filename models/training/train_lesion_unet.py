@@ -131,7 +131,8 @@ def load_init(model: UNet3D, path: Path) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 allow_abbrev=False)  # training.json's "reproduce" rewrites --minutes literally
     ap.add_argument("--steps", type=int, default=3500)
     ap.add_argument("--minutes", type=float, default=None,
                     help="instead of --steps: as many steps as fit in this time (phantoms made before the first "
@@ -167,11 +168,10 @@ def main() -> None:
         ap.error("--by-miss weighs the lesions that --per-lesion draws: give both")
     if args.minutes is not None and args.warmup < 10:
         ap.error("--minutes measures the speed during the warm-up: give --warmup 10 or more")
-    if args.minutes is None:
-        try:  # with --minutes the count is known only later: checked again there
-            check_training_seeds(args.first_seed, args.cases + args.steps // args.refresh)
-        except ValueError as e:
-            ap.error(str(e))
+    try:  # with --minutes the step count is known after the warm-up: checked again there
+        check_training_seeds(args.first_seed, args.cases + (args.warmup if args.minutes else args.steps) // args.refresh)
+    except ValueError as e:
+        ap.error(str(e))
 
     if args.threads:
         torch.set_num_threads(args.threads)

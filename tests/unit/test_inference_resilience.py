@@ -37,19 +37,20 @@ def _pretend_cuda(runner: Runner, monkeypatch: pytest.MonkeyPatch,
     real_predict, calls = runner_module.predict, []
     cpu_net = runner._network(torch.device("cpu"))
 
-    def predict(net, tile_input, shape, patch, *args, tiles_per_call=1):  # type: ignore[no-untyped-def]
+    def predict(net, tile_input, shape, patch, *args, tiles_per_call=1, **kwargs):  # type: ignore[no-untyped-def]
         device = args[3]  # (overlap, sigma, groups, device, tick, cancel, autocast, dtypes)
-        calls.append((device.type, tuple(patch), tiles_per_call))
+        calls.append((device.type, tuple(patch), tiles_per_call, kwargs.get("accumulate_on_device")))
         if device.type == "cuda":
+            kwargs["accumulate_on_device"] = False  # the "GPU" below is the CPU
             if fail is None or (tuple(patch), tiles_per_call) in fail:
                 raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
             device = torch.device("cpu")  # a "GPU" run that fits: compute it on the CPU
         return real_predict(net, tile_input, shape, patch, *args[:3], device, *args[4:6], None, *args[7:],
-                            tiles_per_call=tiles_per_call)
+                            tiles_per_call=tiles_per_call, **kwargs)
 
     host_input = runner_module._tile_input
     monkeypatch.setattr(runner_module, "predict", predict)
-    monkeypatch.setattr(runner_module, "_tile_input", lambda hu, windows, device: host_input(hu, windows, device, False))
+    monkeypatch.setattr(runner_module, "_tile_input", lambda hu, windows, device, whole: host_input(hu, windows, device, False))
     monkeypatch.setattr(runner, "_network", lambda device: cpu_net)
     runner.device = torch.device("cuda")
     return calls
@@ -67,15 +68,14 @@ def test_out_of_memory_retries_smaller_tiles_then_the_cpu_and_says_so(manifest_d
     calls = _pretend_cuda(runner, monkeypatch, fail=None)
     result = runner.run(volume)
     full = tuple(runner.manifest.inference.patch_zyx)
-    many = runner_module.GPU_TILES_PER_CALL
-    assert many > 1
     assert [c[0] for c in calls] == ["cuda", "cuda", "cuda", "cpu"]
-    assert calls[0][1:] == (full, many) and calls[1][1:] == (full, 1)  # first fewer tiles per call
-    assert all(s <= f for s, f in zip(calls[2][1], full)) and calls[2][1] != full and calls[2][2] == 1
-    assert calls[3][1:] == (full, 1)
+    # A user's TorchScript model gets one tile per call; first the volume leaves the GPU, then the tiles shrink
+    assert calls[0][1:] == (full, 1, True) and calls[1][1:] == (full, 1, False)
+    assert all(s <= f for s, f in zip(calls[2][1], full)) and calls[2][1] != full and calls[2][2:] == (1, False)
+    assert calls[3][1:] == (full, 1, False)
     assert result.device == "cpu"
     assert len(result.notes) == 3 and all("out of memory" in n for n in result.notes) and "cpu" in result.notes[2]
-    assert "calibrated on" not in result.notes[0]  # one tile per call changes nothing
+    assert "on the host" in result.notes[0] and "calibrated on" not in result.notes[0]  # same tiles: same result
     assert "calibrated on" in result.notes[1]  # other tiles can change a per-tile-normalised network
     assert "calibrated on" not in result.notes[2]  # the CPU gets the manifest's tiles back
     assert len(result.findings) == len(expected.findings)
@@ -87,7 +87,7 @@ def test_smaller_tiles_that_fit_stay_on_the_gpu(manifest_dir: Path, monkeypatch:
     volume, _ = sagittal_volume()
     runner = Runner(read(manifest_dir), "cpu")
     full = tuple(runner.manifest.inference.patch_zyx)
-    calls = _pretend_cuda(runner, monkeypatch, fail={(full, runner_module.GPU_TILES_PER_CALL), (full, 1)})
+    calls = _pretend_cuda(runner, monkeypatch, fail={(full, 1)})
     result = runner.run(volume)
     assert [c[0] for c in calls] == ["cuda", "cuda", "cuda"]
     assert result.device == "cuda" and len(result.notes) == 2 and len(result.findings) == 2
@@ -187,3 +187,25 @@ def test_a_volume_smaller_than_a_tile_is_predicted_on_one_whole_tile(manifest_di
     assert len(result.findings) == len(expected.findings) == 2
     for got, want in zip(_centres(result), _centres(expected)):
         assert np.allclose(got, want)  # the padding is air: the blobs stay where they are
+
+
+def test_our_network_runs_channels_last_with_the_same_result() -> None:
+    """Channels-last (NDHWC) halves the CPU's bf16 time; it must not change what the network says.
+    A TorchScript model a user brings keeps its own layout."""
+    from viewer.inference.network import UNet3D
+    from viewer.inference.sliding_window import predict
+
+    torch.manual_seed(2)
+    net = UNet3D(2, 4, widths=(4, 8, 8, 8)).eval()
+    cpu = torch.device("cpu")
+    assert runner_module._own_layout(net, cpu)
+    assert not runner_module._own_layout(torch.jit.script(torch.nn.Conv3d(2, 4, 1)), cpu)
+    field = np.random.default_rng(2).random((2, 24, 40, 40), dtype=np.float32)
+    runs = []
+    for last in (False, True):
+        model = net.to(memory_format=torch.channels_last_3d if last else torch.contiguous_format)
+        runs.append(predict(model, lambda box: field[(slice(None), *box)], (24, 40, 40), (8, 16, 16), 0.25, 0.125,
+                            [[3], [1, 2]], torch.device("cpu"), tiles_per_call=2, channels_last=last))
+    for got, want in zip(runs[1], runs[0]):
+        assert np.allclose(got, want, atol=1e-5)
+    assert runs[0][0].std() > 1e-3

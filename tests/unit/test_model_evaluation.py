@@ -114,3 +114,28 @@ def test_a_second_held_out_set_cannot_reuse_training_or_validation_seeds() -> No
         done = subprocess.run([sys.executable, evaluate.__file__, "evaluate", "--first-seed", first, "--cases", "16"],
                               capture_output=True, text=True)
         assert done.returncode == 2 and "held-out seeds are 20000-99999" in done.stderr
+
+
+def test_held_out_sets_pool_case_by_case(tmp_path: Path) -> None:
+    """Pooled over sets, every lesion and every case counts once (not a mean of the sets' means)."""
+    def lesion(mm: float, found: bool, error: float = 0.0) -> dict[str, object]:
+        return {"long_axis_mm": mm, "detected": found, **({"dice": 0.8, "long_axis_error_mm": error} if found else {})}
+
+    a = {"seeds": [20000, 20000], "cases": [{"lesions": [lesion(12, True, 1.0), lesion(15, False)],
+                                             "false_positives": 2, "dice": 0.4}]}
+    b = {"seeds": [30000, 30002], "cases": [{"lesions": [lesion(20, True, 3.0)], "false_positives": 0, "dice": 0.9},
+                                            {"lesions": [lesion(11, True, 2.0), lesion(5, False)],
+                                             "false_positives": 1, "dice": 0.8}]}
+    files = []
+    for name, doc in (("a.json", a), ("b.json", b)):
+        files.append(tmp_path / name)
+        files[-1].write_text(json.dumps(doc))
+    pooled = evaluate.pool(files)
+    assert pooled["cases"] == 3 and pooled["lesions_ge_10mm"] == 4
+    assert pooled["sensitivity_ge_10mm"] == pytest.approx(3 / 4)  # the sets alone: 1/2 and 2/2
+    assert pooled["false_positives_per_case"] == pytest.approx(1.0)
+    assert pooled["dice_per_case_mean"] == pytest.approx(0.7)
+    assert pooled["long_axis_error_median_mm_ge_10mm"] == pytest.approx(2.0)
+    assert pooled["sets"] == [[20000, 20000], [30000, 30002]]
+    with pytest.raises(ValueError, match="overlap"):
+        evaluate.pool([files[1], files[1]])

@@ -31,7 +31,7 @@ def window_channels(hu: NDArray[np.generic], windows: Sequence[Window]) -> NDArr
     """(channels, *hu.shape) float32: one clipped, [0, 1]-scaled copy of ``hu`` per window."""
     out = np.empty((len(windows), *hu.shape), dtype=np.float32)
     for c, w in enumerate(windows):
-        np.subtract(hu, w.low, out=out[c], casting="unsafe")
+        np.subtract(hu, float(w.low), out=out[c], casting="unsafe")  # an int window would compute in int16
         out[c] *= 1.0 / (w.high - w.low)
         np.clip(out[c], 0.0, 1.0, out=out[c])
     return out

@@ -25,9 +25,11 @@ from viewer.inference.preprocess import ModelGrid, Window, model_grid, resample_
 from viewer.inference.sliding_window import Cancelled, TileInput, predict
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
-# Tiles per network call on a GPU: one training-size tile is too small to keep a GPU busy (see
-# docs/benchmarks.md). A CPU gains nothing from batching and would only hold more memory.
+# Tiles per network call: one training-size tile is too small to keep a GPU busy, and on this
+# project's 2-core CPU two per call were faster than one or four at under 3x the volume's memory
+# (docs/benchmarks.md).
 GPU_TILES_PER_CALL = 16
+CPU_TILES_PER_CALL = 2
 __all__ = ["Cancelled", "InferenceResult", "Runner"]
 
 
@@ -50,13 +52,16 @@ class Runner:
                  tiles_per_call: int | None = None) -> None:
         self.manifest = manifest
         self.device = choose_device(device)
-        self.tiles_per_call = tiles_per_call  # None: GPU_TILES_PER_CALL on CUDA, else 1
+        self.tiles_per_call = tiles_per_call  # None: GPU_TILES_PER_CALL on CUDA, else CPU_TILES_PER_CALL
         self._net: torch.nn.Module | None = None
         self._net_device: torch.device | None = None
 
     def _network(self, device: torch.device) -> torch.nn.Module:
         if self._net is None or self._net_device != device:
-            self._net, self._net_device = load_network(self.manifest, device), device
+            net = load_network(self.manifest, device)
+            if _own_layout(net, device):
+                net = net.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
+            self._net, self._net_device = net, device
         return self._net
 
     def run(self, volume: Volume, on_progress: ProgressFn | None = None,
@@ -105,35 +110,50 @@ class Runner:
                  ) -> tuple[list[NDArray[np.floating]], torch.device]:
         """Lesion probability (float32: thresholds and scores read it) and each gating organ's
         (float16: only compared, at half the memory). On CUDA out-of-memory retry with one tile per
-        call (same result), then smaller tiles, then the CPU, and say so."""
+        call (same result) and the volume kept on the host, then smaller tiles, then the CPU, and
+        say so."""
         spec = self.manifest.inference
         groups = [[label.value for label in self.manifest.output.labels if label.lesion]]
         groups += [[label] for label in self.manifest.output.gate_labels]
         dtypes = [np.float32] + [np.float16] * (len(groups) - 1)
         cuda = self.device.type == "cuda"
-        per_call = self.tiles_per_call or (GPU_TILES_PER_CALL if cuda else 1)
-        attempts: list[tuple[torch.device, tuple[int, int, int], int]] = [(self.device, spec.patch_zyx, per_call)]
+        per_call = self.tiles_per_call or (GPU_TILES_PER_CALL if cuda else CPU_TILES_PER_CALL)
+        # (device, tile, tiles per call, whole volume and maps on the device)
+        attempts: list[tuple[torch.device, tuple[int, int, int], int, bool]] = [
+            (self.device, spec.patch_zyx, per_call, cuda)]
         if cuda:
             half = [max(d, p // 2 // d * d) for p, d in zip(spec.patch_zyx, self._divisor())]
-            attempts += [(self.device, spec.patch_zyx, 1)] if per_call > 1 else []
-            attempts += [(self.device, (half[0], half[1], half[2]), 1), (torch.device("cpu"), spec.patch_zyx, 1)]
+            attempts += [(self.device, spec.patch_zyx, 1, False), (self.device, (half[0], half[1], half[2]), 1, False),
+                         (torch.device("cpu"), spec.patch_zyx, CPU_TILES_PER_CALL, False)]
         tick = (lambda d, t: on_progress("predict", d, t)) if on_progress else None
-        for n, (device, patch, per_call) in enumerate(attempts):
+        shape = (hu.shape[0], hu.shape[1], hu.shape[2])
+        for n, (device, patch, per_call, whole) in enumerate(attempts):
+            net = self._network(device)
+            own = _own_layout(net, device)
+            per_call = per_call if own else 1
             try:
-                net, shape = self._network(device), (hu.shape[0], hu.shape[1], hu.shape[2])
-                return predict(net, _tile_input(hu, windows, device), shape, patch, spec.overlap,
+                return predict(net, _tile_input(hu, windows, device, whole), shape, patch, spec.overlap,
                                spec.sigma_scale, groups, device, tick, cancel, _autocast_dtype(spec.dtype, device),
-                               dtypes, tiles_per_call=per_call), device
+                               dtypes, tiles_per_call=per_call, accumulate_on_device=whole, channels_last=own), device
             except torch.cuda.OutOfMemoryError:
-                torch.cuda.empty_cache()
                 if n + 1 == len(attempts):
                     raise
-                next_device, next_patch, next_per_call = attempts[n + 1]
-                caveat = "" if next_patch == spec.patch_zyx else (
-                    f" (calibrated on {spec.patch_zyx}: a network that normalises per tile may find less)")
-                notes.append(f"GPU out of memory with {per_call} tile(s) of {patch} per call; retrying with "
-                             f"{next_per_call} of {next_patch} on {next_device.type}{caveat}")
+            torch.cuda.empty_cache()  # outside the handler: its traceback held the failed attempt's tensors
+            next_device, next_patch, next_per_call, next_whole = attempts[n + 1]
+            where = " (volume and maps on the host)" if whole and not next_whole and next_device.type == "cuda" else ""
+            caveat = "" if next_patch == spec.patch_zyx else (
+                f" (calibrated on {spec.patch_zyx}: a network that normalises per tile may find less)")
+            notes.append(f"GPU out of memory with {per_call} tile(s) of {patch} per call; retrying with "
+                         f"{next_per_call if own else 1} of {next_patch} on {next_device.type}{where}{caveat}")
         raise AssertionError("unreachable")
+
+
+def _own_layout(net: torch.nn.Module, device: torch.device) -> bool:
+    """Whether ``net`` is one of our own 3-D networks on a CPU or CUDA: those run channels-last
+    (NDHWC; on this project's CPU twice as fast in bf16, on an H200 faster in bf16, see
+    docs/benchmarks.md) and take several tiles per call. A model a user brings (TorchScript) keeps
+    its layout and gets one tile per call: it may have been traced for one, or mix a batch."""
+    return not isinstance(net, torch.jit.ScriptModule) and device.type in ("cpu", "cuda")
 
 
 def _tile_input(hu: NDArray[np.generic], windows: list[Window], device: torch.device,
@@ -145,8 +165,8 @@ def _tile_input(hu: NDArray[np.generic], windows: list[Window], device: torch.de
         return lambda box: window_channels(hu[box], windows)
     source = torch.from_numpy(np.ascontiguousarray(hu)).to(device)
     full = torch.empty((len(windows), *hu.shape), dtype=torch.float32, device=device)
-    for channel, w in zip(full, windows):  # as window_channels does
-        torch.sub(source, w.low, out=channel).mul_(1.0 / (w.high - w.low)).clamp_(0.0, 1.0)
+    for channel, w in zip(full, windows):  # as window_channels does (float: int16 would overflow)
+        torch.sub(source, float(w.low), out=channel).mul_(1.0 / (w.high - w.low)).clamp_(0.0, 1.0)
     del source
     return lambda box: full[(slice(None), *box)]
 

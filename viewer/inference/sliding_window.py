@@ -1,4 +1,5 @@
-"""Sliding-window prediction with Gaussian blending, checked for cancellation between tiles and layers."""
+"""Sliding-window prediction with Gaussian blending, checked for cancellation between network calls
+(of one or a few tiles) and between layers."""
 
 from __future__ import annotations
 
@@ -59,7 +60,8 @@ _TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float16): torc
 def _cancel_between_layers(net: torch.nn.Module, cancel: Callable[[], bool] | None) -> Iterator[None]:
     """Check ``cancel`` before every layer, so a cancel lands within one layer, not one whole tile.
 
-    A tile can take seconds on a CPU. TorchScript modules take no hooks: they stop between tiles.
+    A tile can take seconds on a CPU. TorchScript modules take no hooks: they stop between calls
+    (the runner gives them one tile per call).
     """
     handles = []
     if cancel is not None and not isinstance(net, torch.jit.ScriptModule):
@@ -80,7 +82,7 @@ def predict(net: torch.nn.Module, tile_input: TileInput, shape: tuple[int, int, 
             device: torch.device, on_tile: TileProgress | None = None,
             cancel: Callable[[], bool] | None = None, autocast: torch.dtype | None = None,
             dtypes: Sequence[type[np.floating]] | None = None, tiles_per_call: int = 1,
-            accumulate_on_device: bool | None = None) -> list[NDArray[np.floating]]:
+            accumulate_on_device: bool | None = None, channels_last: bool = False) -> list[NDArray[np.floating]]:
     """Blended softmax probability of each group of classes: one ``shape`` array per group, of
     ``dtypes`` (default float32; float16 halves the memory of maps that are only compared).
 
@@ -89,6 +91,7 @@ def predict(net: torch.nn.Module, tile_input: TileInput, shape: tuple[int, int, 
     ``tiles_per_call`` tiles go through the network together (each is still normalised on its own,
     so the result does not change). ``accumulate_on_device`` (default: on CUDA) blends on the
     device and copies each map to the host once: a GPU runs a tile far faster than a host blends it.
+    ``channels_last`` feeds the network channels-last (NDHWC) tiles, for a network converted to it.
     """
     patch = (min(patch[0], shape[0]), min(patch[1], shape[1]), min(patch[2], shape[2]))
     starts = [tile_starts(n, p, overlap) for n, p in zip(shape, patch)]
@@ -117,6 +120,8 @@ def predict(net: torch.nn.Module, tile_input: TileInput, shape: tuple[int, int, 
             parts = [tile_input(box) for box in chunk]
             batch = torch.stack([p if isinstance(p, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(p))
                                  for p in parts]).to(device)
+            if channels_last:
+                batch = batch.contiguous(memory_format=torch.channels_last_3d)
             with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
                 logits = net(batch)
             soft = torch.softmax(logits.float(), dim=1)
