@@ -74,10 +74,11 @@ def main() -> None:
             if torch.cuda.is_available() else None,
             "findings": len(result.findings), "notes": list(result.notes)})
     print(json.dumps({
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-                   f"{torch.get_num_threads()} threads",
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+                   f"torch {torch.__version__}, {torch.get_num_threads()} threads",
         "device": result.device, "dtype": manifest.inference.dtype, "shape_kji": list(volume.shape),
-        "tiles_per_call": args.tiles_per_call, "cudnn_benchmark": args.cudnn_benchmark, "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "tiles_per_call": args.tiles_per_call, "cudnn_benchmark": args.cudnn_benchmark,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         **runs[-1], "runs": runs if len(runs) > 1 else None,
     }, indent=2))
 

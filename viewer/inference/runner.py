@@ -156,12 +156,11 @@ def _own_layout(net: torch.nn.Module, device: torch.device) -> bool:
     return not isinstance(net, torch.jit.ScriptModule) and device.type in ("cpu", "cuda")
 
 
-def _tile_input(hu: NDArray[np.generic], windows: list[Window], device: torch.device,
-                whole: bool | None = None) -> TileInput:
-    """The network input of a box. With ``whole`` (default: on CUDA) the volume is windowed on the
-    device once (4 bytes a voxel per window there): preparing every tile on the host took longer
-    than the GPU's work on it."""
-    if not (device.type == "cuda" if whole is None else whole):
+def _tile_input(hu: NDArray[np.generic], windows: list[Window], device: torch.device, whole: bool) -> TileInput:
+    """The network input of a box. With ``whole`` (the runner's first try on CUDA) the volume is
+    windowed on the device once (4 bytes a voxel per window there): preparing every tile on the host
+    took longer than the GPU's work on it."""
+    if not whole:
         return lambda box: window_channels(hu[box], windows)
     source = torch.from_numpy(np.ascontiguousarray(hu)).to(device)
     full = torch.empty((len(windows), *hu.shape), dtype=torch.float32, device=device)

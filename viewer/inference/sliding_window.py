@@ -38,11 +38,6 @@ def gaussian_axes(patch: tuple[int, int, int], sigma_scale: float) -> list[NDArr
     return axes
 
 
-def _outer(axes: list[NDArray[np.float32]]) -> NDArray[np.float32]:
-    a, b, c = axes
-    return np.asarray(a[:, None, None] * b[None, :, None] * c[None, None, :], dtype=np.float32)
-
-
 def _axis_totals(size: int, patch: int, starts: list[int], weight: NDArray[np.float32]) -> NDArray[np.float32]:
     total = np.zeros(size, np.float32)
     for s in starts:
@@ -106,10 +101,10 @@ def predict(net: torch.nn.Module, tile_input: TileInput, shape: tuple[int, int, 
         raise ValueError(f"tiles_per_call must be at least 1, not {tiles_per_call}")
     kinds = [np.dtype(d) for d in (dtypes or [np.float32] * len(groups))]
     on_device = device.type == "cuda" if accumulate_on_device is None else accumulate_on_device
-    host = [] if on_device else [np.zeros(shape, dtype=k) for k in kinds]
-    sums = [torch.zeros(shape, dtype=_TORCH_DTYPES[k], device=device) for k in kinds] if on_device else []
-    axes_t = [torch.from_numpy(a).to(device) for a in axes] if on_device else []
-    totals_t = [torch.from_numpy(t).to(device) for t in totals] if on_device else []
+    where = device if on_device else torch.device("cpu")  # where the maps are blended
+    sums = [torch.zeros(shape, dtype=_TORCH_DTYPES[k], device=where) for k in kinds]
+    axes_t = [torch.from_numpy(a).to(where) for a in axes]
+    totals_t = [torch.from_numpy(t).to(where) for t in totals]
     boxes = [(slice(z, z + patch[0]), slice(y, y + patch[1]), slice(x, x + patch[2]))
              for z in starts[0] for y in starts[1] for x in starts[2]]
     with torch.inference_mode(), _cancel_between_layers(net, cancel):
@@ -126,18 +121,11 @@ def predict(net: torch.nn.Module, tile_input: TileInput, shape: tuple[int, int, 
                 logits = net(batch)
             soft = torch.softmax(logits.float(), dim=1)
             out = torch.stack([soft[:, g].sum(dim=1) for g in groups], dim=1)  # (tiles, groups, *patch)
-            if not on_device:
-                out = out.cpu()  # one copy per call
-            for n, (box, tile_out) in enumerate(zip(chunk, out), start=first + 1):
-                if on_device:
-                    za, ya, xa = (a / t[b] for a, t, b in zip(axes_t, totals_t, box))
-                    share_t = za[:, None, None] * ya[None, :, None] * xa[None, None, :]
-                    for total_t, group_t in zip(sums, tile_out):
-                        total_t[box] += group_t * share_t
-                else:
-                    share = _outer([a / t[b] for a, t, b in zip(axes, totals, box)])
-                    for total, group_prob in zip(host, tile_out.numpy()):
-                        total[box] += group_prob * share
+            for n, (box, tile_out) in enumerate(zip(chunk, out.to(where)), start=first + 1):  # one copy per call
+                za, ya, xa = (a / t[b] for a, t, b in zip(axes_t, totals_t, box))
+                share = za[:, None, None] * ya[None, :, None] * xa[None, None, :]
+                for total, group_prob in zip(sums, tile_out):
+                    total[box] += group_prob * share
                 if on_tile is not None:
                     on_tile(n, len(boxes))
-    return [t.cpu().numpy() for t in sums] if on_device else host
+    return [t.cpu().numpy() for t in sums]  # on the CPU: the same memory, no copy
