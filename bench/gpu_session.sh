@@ -5,8 +5,9 @@
 #
 #   OUT=gpu_out bench/gpu_session.sh [training minutes, default 6; 0: timing only]
 #
-# Writes into $OUT: machine.txt; bench_*.json (inference with 1 and 16 tiles per call, cuDNN
-# autotuning on, float32); probe.jsonl (forward pass alone); k.log, l.log, k.tgz, l.tgz (weights,
+# Writes into $OUT: machine.txt; bench_*.json (inference as the runner does it on CUDA: the CT
+# resampled and windowed on the GPU, 16 tiles per call, maps blended there; then with cuDNN
+# autotuning on, and in float32); probe.jsonl (forward pass alone); k.log, l.log, k.tgz, l.tgz (weights,
 # checkpoint, training.json, log).
 # Runs from the repository root with the machine's python3 (torch, numpy, scipy); installs nothing.
 # CASES and WORKERS (phantoms in memory, processes making them) shrink it for a dry run on a CPU.
@@ -24,7 +25,6 @@ export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
   $PY -c "import torch, numpy, scipy; print('torch', torch.__version__, 'numpy', numpy.__version__, 'scipy', scipy.__version__, 'cuda', torch.cuda.is_available())"
 } >"$OUT/machine.txt" 2>&1
 
-$PY bench/inference_bench.py --device cuda --tiles-per-call 1 --repeat 2 >"$OUT/bench_bf16_x1.json" 2>&1
 $PY bench/inference_bench.py --device cuda --repeat 3 >"$OUT/bench_bf16.json" 2>&1
 $PY bench/inference_bench.py --device cuda --repeat 3 --cudnn-benchmark >"$OUT/bench_bf16_cudnn.json" 2>&1
 $PY bench/inference_bench.py --device cuda --dtype float32 --repeat 2 >"$OUT/bench_fp32.json" 2>&1

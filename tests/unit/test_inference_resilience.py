@@ -30,10 +30,10 @@ def manifest_dir(tmp_path: Path) -> Path:
     return write_manifest(folder, weights)
 
 
-def _pretend_cuda(runner: Runner, monkeypatch: pytest.MonkeyPatch,
-                  fail: set[tuple[tuple[int, int, int], int]] | None) -> list[tuple[str, tuple[int, int, int], int]]:
+def _pretend_cuda(runner: Runner, monkeypatch: pytest.MonkeyPatch, fail: set[tuple[tuple[int, int, int], int]] | None,
+                  fail_resampling: bool = False) -> list[tuple[str, tuple[int, int, int], int]]:
     """Make the runner believe it has a GPU on which calls of (tile, tiles per call) in ``fail``
-    (all if None) run out of memory."""
+    (all if None) run out of memory, and resampling too with ``fail_resampling``."""
     real_predict, calls = runner_module.predict, []
     cpu_net = runner._network(torch.device("cpu"))
 
@@ -48,9 +48,15 @@ def _pretend_cuda(runner: Runner, monkeypatch: pytest.MonkeyPatch,
         return real_predict(net, tile_input, shape, patch, *args[:3], device, *args[4:6], None, *args[7:],
                             tiles_per_call=tiles_per_call, **kwargs)
 
-    host_input = runner_module._tile_input
+    real_resample = runner_module.resample_linear
+
+    def resample(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if fail_resampling:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real_resample(*args[:5], torch.device("cpu"), *args[6:], **kwargs)  # the "GPU" is the CPU
+
     monkeypatch.setattr(runner_module, "predict", predict)
-    monkeypatch.setattr(runner_module, "_tile_input", lambda hu, windows, device, whole: host_input(hu, windows, device, False))
+    monkeypatch.setattr(runner_module, "resample_linear", resample)
     monkeypatch.setattr(runner, "_network", lambda device: cpu_net)
     runner.device = torch.device("cuda")
     return calls
@@ -79,6 +85,19 @@ def test_out_of_memory_retries_smaller_tiles_then_the_cpu_and_says_so(manifest_d
     assert "calibrated on" in result.notes[1]  # other tiles can change a per-tile-normalised network
     assert "calibrated on" not in result.notes[2]  # the CPU gets the manifest's tiles back
     assert len(result.findings) == len(expected.findings)
+    for got, want in zip(_centres(result), _centres(expected)):
+        assert np.allclose(got, want)
+
+
+def test_a_gpu_without_room_to_resample_predicts_from_the_host_copy(manifest_dir: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    volume, _ = sagittal_volume()
+    expected = Runner(read(manifest_dir), "cpu").run(volume)
+    runner = Runner(read(manifest_dir), "cpu")
+    calls = _pretend_cuda(runner, monkeypatch, fail=set(), fail_resampling=True)
+    result = runner.run(volume)
+    assert calls == [("cuda", tuple(runner.manifest.inference.patch_zyx), 1, False)]  # still on the GPU
+    assert result.device == "cuda" and result.notes == ("GPU out of memory resampling the volume; resampled on the host",)
     for got, want in zip(_centres(result), _centres(expected)):
         assert np.allclose(got, want)
 
@@ -116,9 +135,11 @@ def test_several_tiles_per_call_give_the_same_probabilities_and_progress() -> No
     assert n > 4 and all(t == [(k, n) for k in range(1, n + 1)] for t in ticks)  # every tile reported, in order
 
 
-def test_blending_on_the_device_gives_the_host_result() -> None:
-    """A GPU windows the whole volume and blends the tiles where it computes them (the host was the
-    bottleneck); run here on the CPU, that path must give the host path's maps and dtypes."""
+def test_the_device_path_gives_the_host_result() -> None:
+    """A GPU resamples and windows the whole volume and blends the tiles where it computes them (the
+    host was the bottleneck); run here on the CPU, that path must give the host path's maps and
+    dtypes. The CT lies on the model's grid (2 mm voxels), so both sample whole HU exactly."""
+    from viewer.core.volume import SeriesMeta, Volume
     from viewer.inference.preprocess import Window
     from viewer.inference.sliding_window import predict
 
@@ -126,19 +147,53 @@ def test_blending_on_the_device_gives_the_host_result() -> None:
     net = torch.nn.Sequential(torch.nn.Conv3d(2, 8, 3, padding=1), torch.nn.GroupNorm(4, 8), torch.nn.ReLU(),
                               torch.nn.Conv3d(8, 3, 1)).eval()
     hu = np.random.default_rng(1).integers(-1100, 500, (19, 33, 29)).astype(np.int16)
+    volume = Volume(hu, np.diag([2.0, 2.0, 2.0, 1.0]), SeriesMeta(modality="CT", units="HU"))
+    grid = model_grid(volume, (2.0, 2.0, 2.0))
     windows = [Window(-1000.0, 400.0), Window(-100.0, 240.0)]
+    padded = (24, 36, 36)
     cpu = torch.device("cpu")
+    source = runner_module._ModelInput(volume, grid, padded, windows)
+    assert np.array_equal(source.host()[:19, :33, :29], hu) and (source.host()[19:] == -1024).all()
     runs = []
     for whole in (False, True):
-        tiles = runner_module._tile_input(hu, windows, cpu, whole)
+        tiles = source.tiles(cpu, whole)
+        assert source.ready_on(cpu) == whole
         if whole:
             assert isinstance(tiles((slice(0, 8), slice(0, 12), slice(0, 12))), torch.Tensor)
-        runs.append(predict(net, tiles, hu.shape, (8, 12, 12), 0.25, 0.125, [[2], [0, 1]], cpu,
+        runs.append(predict(net, tiles, padded, (8, 12, 12), 0.25, 0.125, [[2], [0, 1]], cpu,
                             dtypes=[np.float32, np.float16], tiles_per_call=3, accumulate_on_device=whole))
     for got, want in zip(runs[1], runs[0]):
-        assert isinstance(got, np.ndarray) and got.dtype == want.dtype and got.shape == hu.shape
+        assert isinstance(got, np.ndarray) and got.dtype == want.dtype and got.shape == padded
         assert np.allclose(got.astype(np.float32), want.astype(np.float32), atol=1e-3 if got.dtype == np.float16 else 1e-6)
     assert runs[0][0].std() > 0.01  # the maps vary, so agreeing means something
+    source.release()
+    assert not source.ready_on(cpu)
+
+
+def test_resampling_on_the_device_matches_the_host_on_oblique_anisotropic_data() -> None:
+    """The GPU's trilinear resampling must put every HU where scipy's does: an oblique source of
+    0.7 x 0.9 x 2.5 mm voxels onto an axial grid, with air interpolated in at the borders."""
+    from viewer.inference.on_device import resample_linear
+    from viewer.inference.preprocess import resample_to
+
+    hu = np.random.default_rng(3).integers(-1000, 1000, (23, 31, 29)).astype(np.int16)
+    tilt, roll = 0.3, 0.2
+    rotation = np.array([[np.cos(tilt), -np.sin(tilt), 0.0],
+                         [np.sin(tilt), np.cos(tilt) * np.cos(roll), -np.sin(roll)],
+                         [0.0, np.sin(roll), np.cos(roll)]])
+    source = np.eye(4)
+    source[:3, :3], source[:3, 3] = rotation @ np.diag([0.7, 0.9, 2.5]), [10.0, -5.0, 3.0]
+    target = np.diag([1.4, 1.1, 2.0, 1.0])
+    target[:3, 3] = [5.0, -12.0, 0.0]
+    shape = (20, 30, 27)
+    want = resample_to(hu, source, target, shape, order=1, fill=-1024.0)
+    assert 0.2 < (want != -1024).mean() < 0.8  # part inside, part outside: the borders are exercised
+    got = resample_linear(hu, source, target, shape, -1024.0, torch.device("cpu")).numpy()
+    assert np.abs(got - want).max() < 0.05  # HU
+    padded = resample_linear(hu, source, target, shape, -1024.0, torch.device("cpu"), (24, 32, 32), whole_hu=True)
+    inner = padded.numpy()[:20, :30, :27]
+    assert np.abs(inner - np.rint(want)).max() <= 1 and (inner != np.rint(want)).mean() < 0.001  # ties at .5 only
+    assert (padded.numpy()[20:] == -1024).all() and (padded.numpy()[:, 30:] == -1024).all()
 
 
 def test_cancel_lands_inside_a_tile_between_layers() -> None:

@@ -21,6 +21,8 @@ from viewer.inference.device import choose_device
 from viewer.inference.loading import load_network
 from viewer.inference.manifest import ModelManifest
 from viewer.inference.postprocess import findings_from_probability
+from viewer.inference.on_device import resample_linear
+from viewer.inference.on_device import window_channels as device_windows
 from viewer.inference.preprocess import ModelGrid, Window, model_grid, resample_to, window_channels
 from viewer.inference.sliding_window import Cancelled, TileInput, predict
 
@@ -30,6 +32,7 @@ ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
 # (docs/benchmarks.md).
 GPU_TILES_PER_CALL = 16
 CPU_TILES_PER_CALL = 2
+FILL_HU = -1024.0  # air, outside the scanned volume
 __all__ = ["Cancelled", "InferenceResult", "Runner"]
 
 
@@ -85,17 +88,18 @@ class Runner:
         notes = [] if notes is None else notes
         with _timed(timings, "load"):
             self._network(self.device)
+        windows = [Window(lo, hi) for lo, hi in self.manifest.input.windows]
         with _timed(timings, "preprocess"):
             grid = model_grid(volume, self.manifest.input.spacing_zyx)
-            resampled = resample_to(volume.array, volume.affine, grid.affine, grid.shape, order=1, fill=-1024.0)
-            hu: NDArray[np.generic] = resampled
-            if volume.array.dtype == np.int16:  # whole HU are enough, and half the memory while predicting
-                hu = np.rint(resampled, out=resampled).astype(np.int16)
-                del resampled
-            hu, crop = _pad(hu, self._divisor(), -1024.0, self.manifest.inference.patch_zyx)
-        windows = [Window(lo, hi) for lo, hi in self.manifest.input.windows]
+            source = _ModelInput(volume, grid, _padded(grid.shape, self._divisor(), self.manifest.inference.patch_zyx),
+                                 windows)
+            if self.device.type == "cuda":  # the first attempt windows the whole volume on the GPU
+                source.prepare(self.device, notes)
+            else:
+                source.host()
         with _timed(timings, "predict"):
-            probs, device = self._predict(hu, windows, on_progress, cancel, notes)
+            probs, device = self._predict(source, on_progress, cancel, notes)
+        crop = (slice(0, grid.shape[0]), slice(0, grid.shape[1]), slice(0, grid.shape[2]))
         organs = _organ_map([p[crop] for p in probs[1:]], self.manifest.output.gate_labels)
         lesion = probs[0][crop]
         assert lesion.dtype == np.float32  # thresholds and scores read it; see _predict
@@ -105,7 +109,7 @@ class Runner:
         net = self._network(self.device)
         return getattr(net, "divisor", (1, 1, 1))
 
-    def _predict(self, hu: NDArray[np.generic], windows: list[Window], on_progress: ProgressFn | None,
+    def _predict(self, source: _ModelInput, on_progress: ProgressFn | None,
                  cancel: Callable[[], bool] | None, notes: list[str]
                  ) -> tuple[list[NDArray[np.floating]], torch.device]:
         """Lesion probability (float32: thresholds and scores read it) and each gating organ's
@@ -118,26 +122,27 @@ class Runner:
         dtypes = [np.float32] + [np.float16] * (len(groups) - 1)
         cuda = self.device.type == "cuda"
         per_call = self.tiles_per_call or (GPU_TILES_PER_CALL if cuda else CPU_TILES_PER_CALL)
-        # (device, tile, tiles per call, whole volume and maps on the device)
+        # (device, tile, tiles per call, whole volume and maps on the device: if preprocessing made it there)
         attempts: list[tuple[torch.device, tuple[int, int, int], int, bool]] = [
-            (self.device, spec.patch_zyx, per_call, cuda)]
+            (self.device, spec.patch_zyx, per_call, source.ready_on(self.device))]
         if cuda:
             half = [max(d, p // 2 // d * d) for p, d in zip(spec.patch_zyx, self._divisor())]
             attempts += [(self.device, spec.patch_zyx, 1, False), (self.device, (half[0], half[1], half[2]), 1, False),
                          (torch.device("cpu"), spec.patch_zyx, CPU_TILES_PER_CALL, False)]
         tick = (lambda d, t: on_progress("predict", d, t)) if on_progress else None
-        shape = (hu.shape[0], hu.shape[1], hu.shape[2])
+        shape = source.padded
         for n, (device, patch, per_call, whole) in enumerate(attempts):
             net = self._network(device)
             own = _own_layout(net, device)
             per_call = per_call if own else 1
             try:
-                return predict(net, _tile_input(hu, windows, device, whole), shape, patch, spec.overlap,
+                return predict(net, source.tiles(device, whole), shape, patch, spec.overlap,
                                spec.sigma_scale, groups, device, tick, cancel, _autocast_dtype(spec.dtype, device),
                                dtypes, tiles_per_call=per_call, accumulate_on_device=whole, channels_last=own), device
             except torch.cuda.OutOfMemoryError:
                 if n + 1 == len(attempts):
                     raise
+            source.release()
             torch.cuda.empty_cache()  # outside the handler: its traceback held the failed attempt's tensors
             next_device, next_patch, next_per_call, next_whole = attempts[n + 1]
             where = " (volume and maps on the host)" if whole and not next_whole and next_device.type == "cuda" else ""
@@ -156,18 +161,64 @@ def _own_layout(net: torch.nn.Module, device: torch.device) -> bool:
     return not isinstance(net, torch.jit.ScriptModule) and device.type in ("cpu", "cuda")
 
 
-def _tile_input(hu: NDArray[np.generic], windows: list[Window], device: torch.device, whole: bool) -> TileInput:
-    """The network input of a box. With ``whole`` (the runner's first try on CUDA) the volume is
-    windowed on the device once (4 bytes a voxel per window there): preparing every tile on the host
-    took longer than the GPU's work on it."""
-    if not whole:
-        return lambda box: window_channels(hu[box], windows)
-    source = torch.from_numpy(np.ascontiguousarray(hu)).to(device)
-    full = torch.empty((len(windows), *hu.shape), dtype=torch.float32, device=device)
-    for channel, w in zip(full, windows):  # as window_channels does (float: int16 would overflow)
-        torch.sub(source, float(w.low), out=channel).mul_(1.0 / (w.high - w.low)).clamp_(0.0, 1.0)
-    del source
-    return lambda box: full[(slice(None), *box)]
+class _ModelInput:
+    """The CT on the model's grid, padded, as each attempt needs it: windowed whole on a GPU (made
+    there from the uploaded CT: resampling on one host core took longer than the GPU's prediction),
+    or as HU on the host, windowed tile by tile (made once, when an attempt first needs it)."""
+
+    def __init__(self, volume: Volume, grid: ModelGrid, padded: tuple[int, int, int], windows: list[Window]) -> None:
+        self.volume, self.grid, self.padded, self.windows = volume, grid, padded, windows
+        self._host: NDArray[np.generic] | None = None
+        self._device: tuple[torch.device, torch.Tensor] | None = None
+
+    def prepare(self, device: torch.device, notes: list[str]) -> None:
+        """Make the device's input now (so that its time counts as preprocessing); if the GPU has
+        no room for it, make the host's instead and say so."""
+        try:
+            self.tiles(device, whole=True)
+            assert self._device is not None
+            if self._device[1].is_cuda:
+                torch.cuda.synchronize(self._device[1].device)  # the GPU's work counts here, not in the next stage
+        except torch.cuda.OutOfMemoryError:
+            notes.append("GPU out of memory resampling the volume; resampled on the host")
+        else:
+            return
+        torch.cuda.empty_cache()  # outside the handler: its traceback held the failed tensors
+        self.host()
+
+    def tiles(self, device: torch.device, whole: bool) -> TileInput:
+        """The network input of a box (a tensor on ``device`` with ``whole``, else a host array)."""
+        if not whole:
+            hu = self.host()
+            return lambda box: window_channels(hu[box], self.windows)
+        if self._device is None or self._device[0] != device:
+            self.release()
+            on_grid = resample_linear(self.volume.array, self.volume.affine, self.grid.affine, self.grid.shape,
+                                      FILL_HU, device, self.padded, whole_hu=self.volume.array.dtype == np.int16)
+            self._device = device, device_windows(on_grid, self.windows)
+        full = self._device[1]
+        return lambda box: full[(slice(None), *box)]
+
+    def host(self) -> NDArray[np.generic]:
+        """HU on the model's grid, padded with air (whole HU in int16 for an int16 CT: half the memory)."""
+        if self._host is None:
+            v, g = self.volume, self.grid
+            resampled = resample_to(v.array, v.affine, g.affine, g.shape, order=1, fill=FILL_HU)
+            hu: NDArray[np.generic] = resampled
+            if v.array.dtype == np.int16:
+                hu = np.rint(resampled, out=resampled).astype(np.int16)
+                del resampled
+            pad = [(0, t - n) for t, n in zip(self.padded, hu.shape)]
+            self._host = np.pad(hu, pad, constant_values=FILL_HU) if any(p[1] for p in pad) else hu
+        return self._host
+
+    def ready_on(self, device: torch.device) -> bool:
+        """Whether the whole windowed volume is on ``device``."""
+        return self._device is not None and self._device[0] == device
+
+    def release(self) -> None:
+        """Free the device's copy (before a retry that does without it)."""
+        self._device = None
 
 
 def _organ_map(probs: list[NDArray[np.floating]], labels: tuple[int, ...]) -> NDArray[np.uint8] | None:
@@ -202,17 +253,13 @@ def _cpu_has_bf16() -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
-def _pad(hu: NDArray[np.generic], divisor: tuple[int, int, int], fill: float,
-         tile: tuple[int, int, int]) -> tuple[NDArray[np.generic], tuple[slice, slice, slice]]:
-    """Pad (with air) to whole multiples of the network's divisor, and to at least one whole
-    ``tile``: a network that normalises per tile (GroupNorm) must see the tile size it was
-    calibrated on, even when the volume is smaller. The crop undoes it."""
-    shape = hu.shape
-    target = [max(-(-n // d) * d, t) for n, d, t in zip(shape, divisor, tile)]
-    crop = (slice(0, shape[0]), slice(0, shape[1]), slice(0, shape[2]))
-    if list(shape) == target:
-        return hu, crop
-    return np.pad(hu, [(0, t - n) for t, n in zip(target, shape)], constant_values=fill), crop
+def _padded(shape: tuple[int, int, int], divisor: tuple[int, int, int],
+            tile: tuple[int, int, int]) -> tuple[int, int, int]:
+    """The grid padded (with air, at the far end) to whole multiples of the network's divisor, and
+    to at least one whole ``tile``: a network that normalises per tile (GroupNorm) must see the
+    tile size it was calibrated on, even when the volume is smaller."""
+    z, y, x = (max(-(-n // d) * d, t) for n, d, t in zip(shape, divisor, tile))
+    return z, y, x
 
 
 @contextmanager
