@@ -161,6 +161,9 @@ def main() -> None:
     ap.add_argument("--dense", type=float, default=0.0, help="share centred on dense lung voxels (vessels)")
     ap.add_argument("--organ", type=float, default=0.25, help="share centred in liver or lung")
     ap.add_argument("--patch", type=int, nargs=3, default=list(PATCH), help="patch size z y x (voxels)")
+    ap.add_argument("--channels-last", action="store_true",
+                    help="network and patches channels-last (NDHWC), as the runner predicts: on this project's "
+                         "CPU a bf16 step of batch 2 took 0.34 s instead of 0.42 s (runs up to K were NCDHW)")
     args = ap.parse_args()
     if not 0.0 <= args.faint <= 1.0:
         ap.error("--faint is a share of phantoms, within [0, 1]")
@@ -193,6 +196,8 @@ def main() -> None:
     if args.init is not None:
         load_init(model, args.init)
     model = model.to(device)
+    layout = torch.channels_last_3d if args.channels_last else torch.contiguous_format
+    model = model.to(memory_format=layout)  # type: ignore[call-overload]
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     losses, dices = [], []
     steps = args.steps if args.minutes is None else 10**9
@@ -211,6 +216,7 @@ def main() -> None:
         for group in opt.param_groups:
             group["lr"] = learning_rate(step, steps, args.lr, args.warmup)
         x, y, where = batch(cases, rng, args.batch, device, how)
+        x = x.contiguous(memory_format=layout)
         with torch.autocast(device.type, dtype=amp):
             logits = model(x)
         loss, dice = loss_fn(logits.float(), y)
@@ -238,18 +244,22 @@ def main() -> None:
     log.close()
 
 
+def fp16_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The weights to ship: fp16 on the CPU, in the standard layout whatever the run trained in."""
+    return {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in model.state_dict().items()}
+
+
 def save_weights(model: UNet3D, args: argparse.Namespace, seconds: float, device: torch.device,
                  next_seed: int) -> None:
     """fp16 state dict (half the size, no loss that matters for inference) and a training record."""
     args.out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to("cpu", torch.float16) for k, v in model.state_dict().items()}
-    torch.save(state, args.out / "weights.pt")
+    torch.save(fp16_state(model), args.out / "weights.pt")
     record = {"steps": args.steps, "batch": args.batch, "patch_zyx": list(args.patch), "lr": args.lr,
               "warmup": args.warmup, "seed": args.seed, "first_seed": args.first_seed,
               "phantoms_used": next_seed - args.first_seed, "minutes": round(seconds / 60, 1),
               "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
               "init": str(args.init) if args.init else None, "metastases_both_lobes": args.metastases_both_lobes,
-              "faint": args.faint,
+              "faint": args.faint, "channels_last": args.channels_last,
               "sampling": {"lesion": args.lesion, "per_lesion": args.per_lesion, "by_miss": args.by_miss, "hard": args.hard,
                            "dense": args.dense, "organ": args.organ},
               "command": " ".join(sys.argv)}

@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "models" / "training"))
 from lesion_data import Case, Sampling, check_training_seeds, sample  # noqa: E402
-from train_lesion_unet import Phantoms  # noqa: E402
+from train_lesion_unet import Phantoms, fp16_state  # noqa: E402
 
 
 def _case() -> Case:
@@ -80,3 +80,24 @@ def test_phantoms_made_by_workers_arrive_in_seed_order_unchanged() -> None:
         assert serial.next == parallel.next == 100_002
     finally:
         parallel.close()
+
+
+def test_weights_trained_channels_last_ship_in_the_standard_layout(tmp_path: Path) -> None:
+    """A run trained channels-last (faster on the CPU) must write weights that load like any
+    other, tensors only, and predict what the trained network predicts."""
+    import torch
+
+    from viewer.inference.network import UNet3D
+
+    torch.manual_seed(0)
+    trained = UNet3D(2, 4, widths=(4, 8, 8, 8)).to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
+    assert any(not t.is_contiguous() for t in trained.state_dict().values())  # conv weights are NDHWC
+    torch.save(fp16_state(trained), tmp_path / "weights.pt")
+    state = torch.load(tmp_path / "weights.pt", weights_only=True)
+    assert all(t.is_contiguous() and t.dtype == torch.float16 for t in state.values())
+    shipped = UNet3D(2, 4, widths=(4, 8, 8, 8))
+    shipped.load_state_dict({k: v.float() for k, v in state.items()})
+    x = torch.rand(1, 2, 16, 32, 32)
+    with torch.inference_mode():
+        want = trained.eval().to(memory_format=torch.contiguous_format)(x)  # type: ignore[call-overload]
+        assert torch.allclose(shipped.eval()(x), want, atol=2e-2)  # fp16 weights
