@@ -89,6 +89,24 @@ def test_out_of_memory_retries_smaller_tiles_then_the_cpu_and_says_so(manifest_d
         assert np.allclose(got, want)
 
 
+def test_a_gpu_with_room_predicts_from_the_volume_it_resampled(manifest_dir: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The GPU path end to end, on a sagittal CT (axes permuted and flipped against the model's
+    grid): it must find what the host path finds, where it finds it, in one attempt."""
+    volume, _ = sagittal_volume()
+    before = volume.array.copy()
+    expected = Runner(read(manifest_dir), "cpu").run(volume)
+    runner = Runner(read(manifest_dir), "cpu")
+    calls = _pretend_cuda(runner, monkeypatch, fail=set())
+    result = runner.run(volume)
+    assert calls == [("cuda", tuple(runner.manifest.inference.patch_zyx), 1, True)]  # whole volume on the "GPU"
+    assert result.device == "cuda" and result.notes == ()
+    assert len(result.findings) == len(expected.findings) > 0
+    for got, want in zip(_centres(result), _centres(expected)):
+        assert np.allclose(got, want, atol=0.01)
+    assert np.array_equal(volume.array, before)  # the reader's volume is not touched
+
+
 def test_a_gpu_without_room_to_resample_predicts_from_the_host_copy(manifest_dir: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     volume, _ = sagittal_volume()
@@ -97,7 +115,8 @@ def test_a_gpu_without_room_to_resample_predicts_from_the_host_copy(manifest_dir
     calls = _pretend_cuda(runner, monkeypatch, fail=set(), fail_resampling=True)
     result = runner.run(volume)
     assert calls == [("cuda", tuple(runner.manifest.inference.patch_zyx), 1, False)]  # still on the GPU
-    assert result.device == "cuda" and result.notes == ("GPU out of memory resampling the volume; resampled on the host",)
+    assert result.device == "cuda" and result.notes == ("GPU out of memory preparing the volume; resampled on the host",)
+    assert len(result.findings) == len(expected.findings) > 0
     for got, want in zip(_centres(result), _centres(expected)):
         assert np.allclose(got, want)
 
@@ -190,6 +209,12 @@ def test_resampling_on_the_device_matches_the_host_on_oblique_anisotropic_data()
     assert 0.2 < (want != -1024).mean() < 0.8  # part inside, part outside: the borders are exercised
     got = resample_linear(hu, source, target, shape, -1024.0, torch.device("cpu")).numpy()
     assert np.abs(got - want).max() < 0.05  # HU
+    as_float = hu.astype(np.float32)
+    assert np.allclose(resample_linear(as_float, source, target, shape, -1024.0, torch.device("cpu")).numpy(), got)
+    assert np.array_equal(as_float, hu)  # a float CT on the CPU: the caller's array is not written to
+    swapped = hu.astype(">i2")  # big-endian, as a file may hold it
+    swapped.flags.writeable = False
+    assert np.array_equal(resample_linear(swapped, source, target, shape, -1024.0, torch.device("cpu")).numpy(), got)
     padded = resample_linear(hu, source, target, shape, -1024.0, torch.device("cpu"), (24, 32, 32), whole_hu=True)
     inner = padded.numpy()[:20, :30, :27]
     assert np.abs(inner - np.rint(want)).max() <= 1 and (inner != np.rint(want)).mean() < 0.001  # ties at .5 only

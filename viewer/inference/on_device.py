@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from viewer.inference.preprocess import Window
 
-SLAB = 16  # target slices resampled per call: bounds the sampling grid's memory (12 bytes a voxel)
+SLAB = 16  # slices per upload and per resampling call: bounds the temporaries (the grid: 12 bytes a voxel)
 
 
 def resample_linear(volume_array: NDArray[np.generic], volume_affine: NDArray[np.float64],
@@ -34,9 +34,7 @@ def resample_linear(volume_array: NDArray[np.generic], volume_affine: NDArray[np
     # grid_sample's coordinates (align_corners=False): u = (2 s + 1) / n - 1 for source index s of n
     matrix = to_source[:3, :3] * (2.0 / sizes)[:, None]
     offset = to_source[:3, 3] * (2.0 / sizes) + 1.0 / sizes - 1.0
-    host = np.ascontiguousarray(volume_array)
-    source = torch.from_numpy(host if host.flags.writeable else host.copy()).to(device)  # torch wants writable
-    source = source.to(torch.float32).sub_(fill)[None, None]  # (1, 1, k, j, i)
+    source = _upload(volume_array, device).sub_(fill)[None, None]  # (1, 1, k, j, i)
     out = torch.full(padded or shape, fill, dtype=torch.float32, device=device)
     a = torch.from_numpy(matrix.T.astype(np.float32)).to(device)  # rows: target i, j, k
     b = torch.from_numpy(offset.astype(np.float32)).to(device)
@@ -50,6 +48,19 @@ def resample_linear(volume_array: NDArray[np.generic], volume_affine: NDArray[np
     del source
     if whole_hu:
         out.round_()  # half to even, as numpy's rint on the host
+    return out
+
+
+def _upload(array: NDArray[np.generic], device: torch.device) -> torch.Tensor:
+    """``array`` as float32 on ``device``, a slab at a time: never a whole second copy in the CT's
+    own dtype there, and never sharing the caller's memory (the caller's volume stays untouched)."""
+    out = torch.empty(array.shape, dtype=torch.float32, device=device)
+    native = array.dtype.newbyteorder("=")
+    for k0 in range(0, array.shape[0], SLAB):
+        part = array[k0:k0 + SLAB]
+        if part.dtype != native or not part.flags.writeable or not part.flags.c_contiguous:
+            part = np.array(part, dtype=native)  # torch reads native, writable, contiguous memory only
+        out[k0:k0 + SLAB].copy_(torch.from_numpy(part))
     return out
 
 

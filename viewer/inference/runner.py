@@ -180,7 +180,7 @@ class _ModelInput:
             if self._device[1].is_cuda:
                 torch.cuda.synchronize(self._device[1].device)  # the GPU's work counts here, not in the next stage
         except torch.cuda.OutOfMemoryError:
-            notes.append("GPU out of memory resampling the volume; resampled on the host")
+            notes.append("GPU out of memory preparing the volume; resampled on the host")
         else:
             return
         torch.cuda.empty_cache()  # outside the handler: its traceback held the failed tensors
