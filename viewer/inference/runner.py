@@ -20,9 +20,9 @@ from viewer.core.volume import Volume
 from viewer.inference.device import choose_device
 from viewer.inference.loading import load_network
 from viewer.inference.manifest import ModelManifest
-from viewer.inference.postprocess import findings_from_probability
 from viewer.inference.on_device import resample_linear
 from viewer.inference.on_device import window_channels as device_windows
+from viewer.inference.postprocess import findings_from_probability
 from viewer.inference.preprocess import ModelGrid, Window, model_grid, resample_to, window_channels
 from viewer.inference.sliding_window import Cancelled, TileInput, predict
 
