@@ -175,14 +175,12 @@ class _ModelInput:
         """Make the device's input now (so that its time counts as preprocessing); if the GPU has
         no room for it, make the host's instead and say so."""
         try:
-            self.tiles(device, whole=True)
-            assert self._device is not None
-            if self._device[1].is_cuda:
-                torch.cuda.synchronize(self._device[1].device)  # the GPU's work counts here, not in the next stage
+            full = self._on_device(device)
+            if full.is_cuda:
+                torch.cuda.synchronize(full.device)  # the GPU's work counts here, not in the next stage
+            return
         except torch.cuda.OutOfMemoryError:
             notes.append("GPU out of memory preparing the volume; resampled on the host")
-        else:
-            return
         torch.cuda.empty_cache()  # outside the handler: its traceback held the failed tensors
         self.host()
 
@@ -191,13 +189,17 @@ class _ModelInput:
         if not whole:
             hu = self.host()
             return lambda box: window_channels(hu[box], self.windows)
+        full = self._on_device(device)
+        return lambda box: full[(slice(None), *box)]
+
+    def _on_device(self, device: torch.device) -> torch.Tensor:
+        """The whole volume resampled and windowed on ``device`` (made once per device)."""
         if self._device is None or self._device[0] != device:
             self.release()
             on_grid = resample_linear(self.volume.array, self.volume.affine, self.grid.affine, self.grid.shape,
                                       FILL_HU, device, self.padded, whole_hu=self.volume.array.dtype == np.int16)
             self._device = device, device_windows(on_grid, self.windows)
-        full = self._device[1]
-        return lambda box: full[(slice(None), *box)]
+        return self._device[1]
 
     def host(self) -> NDArray[np.generic]:
         """HU on the model's grid, padded with air (whole HU in int16 for an int16 CT: half the memory)."""
