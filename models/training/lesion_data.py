@@ -24,13 +24,15 @@ TRAIN_SEEDS, VALIDATION_SEEDS, EVALUATION_SEEDS = 1_000, 10_000, 20_000
 # take seeds below them or from HELD_OUT_END on (a GPU run uses thousands of phantoms).
 HELD_OUT_END = 100_000
 MAX_HARD = 4000  # mined hard-negative voxels kept per case
+END_SLICES = 12  # how near an end of the scan an "edge" patch's structure lies (voxels along z)
 
 
 @dataclass(frozen=True)
 class Sampling:
     """Share of patches centred on: a lesion (drawn per lesion, not per voxel, so small ones count
     as much as big ones), a mined hard negative, a dense lung structure (vessels: the look-alikes of
-    nodules), an organ voxel; the rest anywhere. The defaults are those of the first model."""
+    nodules), an end of the scan, an organ voxel; the rest anywhere. The defaults are those of the
+    first model."""
 
     lesion: float = 0.5
     hard: float = 0.0
@@ -41,6 +43,10 @@ class Sampling:
     # With per_lesion: draw a lesion in proportion to how much of it the network recently missed
     # (online hard-positive mining: faint metastases get the patches, easy ones fewer).
     by_miss: bool = False
+    # Patches flush with the first or last slice, on a lung structure or organ near it. v1.5.0's
+    # surest false positives on validation were apex vessels cut by the scan's edge, a place random
+    # patches seldom reach whole.
+    edge: float = 0.0
 
 
 TRAINING_CONTRAST_HU = (10.0, 50.0)  # how much darker than the liver a training metastasis is
@@ -107,6 +113,7 @@ class Case:
     hard: list[NDArray[np.intp]] = field(default_factory=list)  # mined (z, y, x) voxels, newest last
     lesions: NDArray[np.uint8] | None = None  # lesion label of every voxel (for by_miss)
     missed: dict[int, float] = field(default_factory=dict)  # lesion label -> recent share missed
+    end_voxels: NDArray[np.intp] = field(default_factory=lambda: np.zeros(0, np.intp))  # flat, near an end
 
     @staticmethod
     def make(seed: int, params: PhantomParams) -> Case:
@@ -115,8 +122,12 @@ class Case:
         target = classes(p)
         lesion_voxels = np.argwhere(target == 3)
         dense = (target == 2) & (p.hu > -500)  # vessels and airway walls inside the lungs
-        return Case(p.hu, target, lesion_voxels, np.flatnonzero((target == 1) | (target == 2))[::7],
-                    p.lesions[tuple(lesion_voxels.T)], np.flatnonzero(dense)[::3], lesions=p.lesions)
+        organ = (target == 1) | (target == 2)
+        near_end = np.zeros(target.shape, bool)
+        near_end[:END_SLICES] = near_end[-END_SLICES:] = True
+        return Case(p.hu, target, lesion_voxels, np.flatnonzero(organ)[::7],
+                    p.lesions[tuple(lesion_voxels.T)], np.flatnonzero(dense)[::3], lesions=p.lesions,
+                    end_voxels=np.flatnonzero(near_end & (dense | organ))[::5])
 
     def add_hard(self, voxels: NDArray[np.intp], rng: np.random.Generator) -> None:
         """Remember false-positive voxels of the network (a few per patch, bounded per case)."""
@@ -161,6 +172,10 @@ def _centre(case: Case, rng: np.random.Generator, how: Sampling) -> NDArray[np.i
     if 0 <= mode < how.dense and len(case.dense_voxels):
         return np.array(np.unravel_index(case.dense_voxels[rng.integers(len(case.dense_voxels))], shape))
     mode -= how.dense
+    if 0 <= mode < how.edge and len(case.end_voxels):
+        z, y, x = np.unravel_index(case.end_voxels[rng.integers(len(case.end_voxels))], shape)
+        return np.array([0 if z < shape[0] // 2 else shape[0] - 1, y, x])  # sample() clips to the end
+    mode -= how.edge
     if mode < how.organ and len(case.organ_voxels):  # also where an earlier pool was empty
         return np.array(np.unravel_index(case.organ_voxels[rng.integers(len(case.organ_voxels))], shape))
     return np.asarray(rng.integers(0, shape))

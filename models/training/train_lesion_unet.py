@@ -159,6 +159,8 @@ def main() -> None:
                     help="with --per-lesion, pick lesions in proportion to how much of them the network misses")
     ap.add_argument("--hard", type=float, default=0.0, help="share centred on mined false positives")
     ap.add_argument("--dense", type=float, default=0.0, help="share centred on dense lung voxels (vessels)")
+    ap.add_argument("--edge", type=float, default=0.0,
+                    help="share flush with the scan's first or last slice, on a lung structure or organ there")
     ap.add_argument("--organ", type=float, default=0.25, help="share centred in liver or lung")
     ap.add_argument("--patch", type=int, nargs=3, default=list(PATCH), help="patch size z y x (voxels)")
     ap.add_argument("--channels-last", action="store_true",
@@ -178,7 +180,8 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    how = Sampling(args.lesion, args.hard, args.dense, args.organ, args.per_lesion, tuple(args.patch), args.by_miss)
+    how = Sampling(args.lesion, args.hard, args.dense, args.organ, args.per_lesion, tuple(args.patch), args.by_miss,
+                   args.edge)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     t0 = time.time()

@@ -101,3 +101,27 @@ def test_weights_trained_channels_last_ship_in_the_standard_layout(tmp_path: Pat
     with torch.inference_mode():
         want = trained.eval().to(memory_format=torch.contiguous_format)(x)  # type: ignore[call-overload]
         assert torch.allclose(shipped.eval()(x), want, atol=2e-2)  # fp16 weights
+
+
+def test_edge_patches_lie_flush_with_an_end_of_the_scan() -> None:
+    """Vessels cut by the scan's first or last slice were the surest false positives: edge patches
+    must show that cut (start at slice 0 or end at the last one), on the anatomy there."""
+    from lesion_data import END_SLICES, training_params
+
+    case = _case()
+    shape = case.hu.shape
+    near = np.zeros(shape, bool)
+    near[:END_SLICES] = near[-END_SLICES:] = True
+    case.end_voxels = np.flatnonzero(near)[::97]
+    how = Sampling(lesion=0.0, organ=0.0, patch=(8, 16, 16), edge=1.0)
+    rng = np.random.default_rng(1)
+    starts = [sample(case, rng, how)[2] for _ in range(200)]
+    z = [int(s[0]) for s in starts]
+    assert set(z) == {0, shape[0] - how.patch[0]}  # both ends, always flush
+    assert len({(int(s[1]), int(s[2])) for s in starts}) > 50  # anywhere in the plane
+    made = Case.make(100_000, training_params(np.random.default_rng(100_000)))
+    ends = np.unravel_index(made.end_voxels, made.hu.shape)
+    depth = made.hu.shape[0]
+    assert len(made.end_voxels) > 100
+    assert np.all((ends[0] < END_SLICES) | (ends[0] >= depth - END_SLICES))
+    assert np.all(np.isin(made.target[ends], (1, 2)))  # on the lungs or liver, never outside the body
