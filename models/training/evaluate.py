@@ -4,7 +4,7 @@
         threshold, hysteresis seed, minimum size, organ gates and shape limit; writes the model's
         manifest.json, calibration.json (choice and frontier) and calibration_sweep.json.gz (all)
     .venv/bin/python models/training/evaluate.py evaluate --cases 16    # held-out seeds and ranges
-        (--first-seed 30000, 40000 or 50000: another held-out set; a new range gives a score
+        (--first-seed 30000, 40000, 50000 or 60000: another held-out set; a new range gives a score
         nothing was ever looked at on)
     .venv/bin/python models/training/evaluate.py pool A.json B.json     # several held-out sets as one
 
@@ -62,7 +62,7 @@ MIN_VOLUMES = (0.0, 30.0, 60.0, 120.0, 200.0, 300.0)  # mm3; a 10 mm sphere is 5
 LIVER_GATES = (0.0, 0.3, 0.5, 0.7, 0.85)
 LUNG_GATES = (0.0, 0.5, 0.7, 0.85, 0.95)
 ELONGATIONS = (None, 1.3, 1.4, 1.5, 1.7, 2.0)  # maximal 3-D diameter / diameter of a sphere of its volume
-VERSION = "1.5.0"
+VERSION = "1.6.0"
 BIG_MM = 10.0
 # Tiles the size of the training patches: GroupNorm normalises over each tile, so a tile of another
 # size or mix of tissues shifts every feature (v1.2.0 predicted on 48x160x160 tiles and missed

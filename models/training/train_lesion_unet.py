@@ -264,7 +264,7 @@ def save_weights(model: UNet3D, args: argparse.Namespace, seconds: float, device
               "init": str(args.init) if args.init else None, "metastases_both_lobes": args.metastases_both_lobes,
               "faint": args.faint, "channels_last": args.channels_last,
               "sampling": {"lesion": args.lesion, "per_lesion": args.per_lesion, "by_miss": args.by_miss, "hard": args.hard,
-                           "dense": args.dense, "organ": args.organ},
+                           "dense": args.dense, "edge": args.edge, "organ": args.organ},
               "command": " ".join(sys.argv)}
     if args.minutes is not None:  # the same run again, without depending on the speed of the machine
         record["reproduce"] = _reproduce(sys.argv, args.steps)
