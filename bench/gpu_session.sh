@@ -7,7 +7,7 @@
 #
 # Writes into $OUT: machine.txt; bench_*.json (inference as the runner does it on CUDA: the CT
 # resampled and windowed on the GPU, 16 tiles per call, maps blended there; then with cuDNN
-# autotuning on, and in float32); probe.jsonl (forward pass alone); n.log, o.log, n.tgz, o.tgz (weights,
+# autotuning on, and in float32); probe.jsonl (forward pass alone); p.log, q.log, p.tgz, q.tgz (weights,
 # checkpoint, training.json, log; other names with NAMES).
 # Runs from the repository root with the machine's python3 (torch, numpy, scipy); installs nothing.
 # CASES and WORKERS (phantoms in memory, processes making them) shrink it for a dry run on a CPU.
@@ -32,15 +32,16 @@ $PY bench/gpu_forward_probe.py >"$OUT/probe.jsonl" 2>&1
 date -u >>"$OUT/machine.txt"
 [ "$MINUTES" = 0 ] && exit 0
 
-# The recipe of runs F to M (models/lesion-unet-synth/training.json), from the shipped weights,
-# with 8x the batch, in two runs that differ only in learning rate (session 6 named them K and L,
-# from seeds 100000 and 200000; run M took 300000). NAMES and SEEDS name this session's two, from
-# seeds never used before: never validation or held out (10000-99999), never an earlier run's.
-NAMES=(${NAMES:-n o})
+# The recipe of run N (models/lesion-unet-synth/training.json), from the shipped weights, with 8x
+# the batch, in two runs that differ only in learning rate (session 6 named them K and L, from
+# seeds 100000 and 200000; runs M, N and O took 300000, 600000 and 700000). NAMES and SEEDS name
+# this session's two, from seeds never used before: never validation or held out (10000-99999),
+# never an earlier run's.
+NAMES=(${NAMES:-p q})
 SEEDS=(${SEEDS:-400000 500000})
 train="models/training/train_lesion_unet.py --init models/lesion-unet-synth/weights.pt --minutes $MINUTES
   --batch 16 --warmup 50 --cases $CASES --refresh 6 --workers $WORKERS --threads 2 --metastases-both-lobes
-  --lesion 0.55 --per-lesion --by-miss --hard 0.2 --dense 0.1 --organ 0.1 --channels-last"
+  --lesion 0.5 --per-lesion --by-miss --hard 0.3 --dense 0.1 --organ 0.05 --channels-last"
 # A run that overstays (phantoms made too slowly) is stopped; its checkpoint.pt (every 250 steps) remains.
 limit=$(python3 -c "print(int($MINUTES * 60 + 90))")
 timeout "$limit" $PY $train --lr 3e-4 --first-seed "${SEEDS[0]}" --out "$RUNS/${NAMES[0]}" --work "$RUNS/${NAMES[0]}" >"$OUT/${NAMES[0]}.log" 2>&1 &
