@@ -24,7 +24,7 @@ TRAIN_SEEDS, VALIDATION_SEEDS, EVALUATION_SEEDS = 1_000, 10_000, 20_000
 # take seeds below them or from HELD_OUT_END on (a GPU run uses thousands of phantoms).
 HELD_OUT_END = 100_000
 MAX_HARD = 4000  # mined hard-negative voxels kept per case
-END_SLICES = 12  # how near an end of the scan an "edge" patch's structure lies (voxels along z)
+END_SLICES = 12  # how near an end of the scan an "edge" patch's structure lies (voxels along z; <= the patch's)
 
 
 @dataclass(frozen=True)
@@ -43,10 +43,14 @@ class Sampling:
     # With per_lesion: draw a lesion in proportion to how much of it the network recently missed
     # (online hard-positive mining: faint metastases get the patches, easy ones fewer).
     by_miss: bool = False
-    # Patches flush with the first or last slice, on a lung structure or organ near it. v1.5.0's
-    # surest false positives on validation were apex vessels cut by the scan's edge, a place random
-    # patches seldom reach whole.
+    # Patches flush with the first or last slice, on a lung vessel near it (on lung or liver there
+    # when a phantom has no vessel near its ends). v1.5.0's surest false positives on validation were
+    # apex vessels cut by the scan's edge, a place random patches seldom reach whole.
     edge: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.edge > 0 and self.patch[0] < END_SLICES:
+            raise ValueError(f"edge patches need at least {END_SLICES} slices to hold what lies near an end")
 
 
 TRAINING_CONTRAST_HU = (10.0, 50.0)  # how much darker than the liver a training metastasis is
@@ -125,9 +129,12 @@ class Case:
         organ = (target == 1) | (target == 2)
         near_end = np.zeros(target.shape, bool)
         near_end[:END_SLICES] = near_end[-END_SLICES:] = True
+        ends = np.flatnonzero(near_end & dense)  # vessels the edge cuts: the look-alikes of nodules there
+        if not len(ends):
+            ends = np.flatnonzero(near_end & organ)
         return Case(p.hu, target, lesion_voxels, np.flatnonzero(organ)[::7],
                     p.lesions[tuple(lesion_voxels.T)], np.flatnonzero(dense)[::3], lesions=p.lesions,
-                    end_voxels=np.flatnonzero(near_end & (dense | organ))[::5])
+                    end_voxels=ends[::3])
 
     def add_hard(self, voxels: NDArray[np.intp], rng: np.random.Generator) -> None:
         """Remember false-positive voxels of the network (a few per patch, bounded per case)."""

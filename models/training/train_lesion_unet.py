@@ -160,7 +160,7 @@ def main() -> None:
     ap.add_argument("--hard", type=float, default=0.0, help="share centred on mined false positives")
     ap.add_argument("--dense", type=float, default=0.0, help="share centred on dense lung voxels (vessels)")
     ap.add_argument("--edge", type=float, default=0.0,
-                    help="share flush with the scan's first or last slice, on a lung structure or organ there")
+                    help="share flush with the scan's first or last slice, on a lung vessel near it")
     ap.add_argument("--organ", type=float, default=0.25, help="share centred in liver or lung")
     ap.add_argument("--patch", type=int, nargs=3, default=list(PATCH), help="patch size z y x (voxels)")
     ap.add_argument("--channels-last", action="store_true",
@@ -169,6 +169,8 @@ def main() -> None:
     args = ap.parse_args()
     if not 0.0 <= args.faint <= 1.0:
         ap.error("--faint is a share of phantoms, within [0, 1]")
+    if args.lesion + args.hard + args.dense + args.edge + args.organ > 1.0 + 1e-9:
+        ap.error("--lesion, --hard, --dense, --edge and --organ are shares of the patches: together at most 1")
     if args.by_miss and not args.per_lesion:
         ap.error("--by-miss weighs the lesions that --per-lesion draws: give both")
     if args.minutes is not None and args.warmup < 10:
@@ -180,8 +182,11 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    how = Sampling(args.lesion, args.hard, args.dense, args.organ, args.per_lesion, tuple(args.patch), args.by_miss,
-                   args.edge)
+    try:
+        how = Sampling(lesion=args.lesion, hard=args.hard, dense=args.dense, organ=args.organ, per_lesion=args.per_lesion,
+                       patch=tuple(args.patch), by_miss=args.by_miss, edge=args.edge)
+    except ValueError as e:
+        ap.error(str(e))
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     t0 = time.time()
