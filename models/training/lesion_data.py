@@ -126,15 +126,12 @@ class Case:
         target = classes(p)
         lesion_voxels = np.argwhere(target == 3)
         dense = (target == 2) & (p.hu > -500)  # vessels and airway walls inside the lungs
-        organ = (target == 1) | (target == 2)
-        near_end = np.zeros(target.shape, bool)
-        near_end[:END_SLICES] = near_end[-END_SLICES:] = True
-        ends = np.flatnonzero(near_end & dense)  # vessels the edge cuts: the look-alikes of nodules there
+        dense_flat, organ_flat = np.flatnonzero(dense), np.flatnonzero((target == 1) | (target == 2))
+        ends = _near_ends(dense_flat, target.shape)  # vessels the edge cuts: the look-alikes of nodules there
         if not len(ends):
-            ends = np.flatnonzero(near_end & organ)
-        return Case(p.hu, target, lesion_voxels, np.flatnonzero(organ)[::7],
-                    p.lesions[tuple(lesion_voxels.T)], np.flatnonzero(dense)[::3], lesions=p.lesions,
-                    end_voxels=ends[::3])
+            ends = _near_ends(organ_flat, target.shape)
+        return Case(p.hu, target, lesion_voxels, organ_flat[::7], p.lesions[tuple(lesion_voxels.T)],
+                    dense_flat[::3], lesions=p.lesions, end_voxels=ends[::3])
 
     def add_hard(self, voxels: NDArray[np.intp], rng: np.random.Generator) -> None:
         """Remember false-positive voxels of the network (a few per patch, bounded per case)."""
@@ -154,6 +151,12 @@ class Case:
             truth = labels == label
             missed = 1.0 - float((found & truth).sum()) / float(truth.sum())
             self.missed[int(label)] = 0.7 * self.missed.get(int(label), 1.0) + 0.3 * missed
+
+
+def _near_ends(flat: NDArray[np.intp], shape: tuple[int, ...]) -> NDArray[np.intp]:
+    """The flat indices of ``flat`` within END_SLICES slices of the first or last slice."""
+    z = flat // (shape[1] * shape[2])
+    return flat[(z < END_SLICES) | (z >= shape[0] - END_SLICES)]
 
 
 def _centre(case: Case, rng: np.random.Generator, how: Sampling) -> NDArray[np.intp]:
