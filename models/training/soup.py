@@ -1,0 +1,59 @@
+"""Average the weights of runs fine-tuned from one another: a uniform model soup.
+
+    .venv/bin/python models/training/soup.py --out models/training/runs/s RUN_A/weights.pt RUN_B/weights.pt ...
+
+Fine-tunes that start from the same weights stay in one basin of the loss, and the mean of their
+weights is usually at least as good as the best of them (Wortsman et al., "Model soups", ICML
+2022). Each fine-tune from v1.6.0 on the CPU grew its own sure false components; their mean keeps
+what they agree on. Every ingredient must have the same tensors (names, shapes, dtypes); the mean
+is taken in float64 and stored in the ingredients' dtype. Writes weights.pt and soup.json (each
+ingredient's sha256 and the command), loadable with torch.load(weights_only=True).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from viewer.inference.loading import sha256_of  # noqa: E402
+
+
+def soup(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The mean of ``states``, tensor by tensor; refuses states that are not of one network."""
+    if not states:
+        raise ValueError("a soup needs at least one set of weights")
+    first = states[0]
+    for n, state in enumerate(states[1:], 2):
+        if state.keys() != first.keys():
+            raise ValueError(f"weights {n} have other tensors than weights 1: "
+                             f"{sorted(state.keys() ^ first.keys())[:5]}")
+        for name, tensor in state.items():
+            if tensor.shape != first[name].shape or tensor.dtype != first[name].dtype:
+                raise ValueError(f"weights {n}: {name} is {tuple(tensor.shape)} {tensor.dtype}, "
+                                 f"weights 1 have {tuple(first[name].shape)} {first[name].dtype}")
+    return {name: (torch.stack([s[name].to(torch.float64) for s in states]).mean(dim=0)
+                   .to(tensor.dtype).contiguous())
+            for name, tensor in first.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("weights", nargs="+", type=Path, help="weights.pt files of runs that share a starting point")
+    ap.add_argument("--out", type=Path, required=True, help="folder for weights.pt and soup.json")
+    args = ap.parse_args()
+    states = [torch.load(path, map_location="cpu", weights_only=True) for path in args.weights]
+    args.out.mkdir(parents=True, exist_ok=True)
+    torch.save(soup(states), args.out / "weights.pt")
+    record = {"ingredients": [{"path": str(p), "sha256": sha256_of(p)} for p in args.weights],
+              "weights_sha256": sha256_of(args.out / "weights.pt"), "command": " ".join(sys.argv)}
+    (args.out / "soup.json").write_text(json.dumps(record, indent=2) + "\n")
+    print("soup of", len(states), "->", args.out / "weights.pt", record["weights_sha256"], flush=True)
+
+
+if __name__ == "__main__":
+    main()

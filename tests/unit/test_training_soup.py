@@ -1,0 +1,66 @@
+"""The model soup (models/training/soup.py): the shipped weights may be the mean of several fine-
+tunes, so the mean must be exact, loadable like any weights file, traceable to its ingredients,
+and refuse weights of another network instead of averaging nonsense."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "models" / "training"))
+from soup import soup  # noqa: E402
+from train_lesion_unet import fp16_state  # noqa: E402
+
+from viewer.inference.loading import sha256_of  # noqa: E402
+from viewer.inference.network import UNet3D  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _weights(seed: int, widths: tuple[int, ...] = (4, 8, 8, 8)) -> dict[str, torch.Tensor]:
+    torch.manual_seed(seed)
+    return fp16_state(UNet3D(2, 4, widths=widths))
+
+
+def test_soup_is_the_tensor_by_tensor_mean_in_the_ingredients_dtype() -> None:
+    a, b, c = _weights(0), _weights(1), _weights(2)
+    mixed = soup([a, b, c])
+    assert mixed.keys() == a.keys()
+    for name, tensor in mixed.items():
+        want = (a[name].double() + b[name].double() + c[name].double()) / 3
+        assert tensor.dtype == torch.float16 and tensor.shape == a[name].shape
+        assert torch.allclose(tensor.double(), want, atol=1e-3, rtol=1e-3), name
+    assert all(torch.equal(soup([a])[k], a[k]) for k in a)  # one ingredient: unchanged
+
+
+def test_soup_refuses_weights_of_another_network() -> None:
+    with pytest.raises(ValueError, match="is .* weights 1 have"):
+        soup([_weights(0), _weights(1, widths=(4, 8, 8, 16))])
+    fewer = dict(_weights(1))
+    fewer.pop(next(iter(fewer)))
+    with pytest.raises(ValueError, match="other tensors"):
+        soup([_weights(0), fewer])
+    with pytest.raises(ValueError, match="at least one"):
+        soup([])
+
+
+def test_soup_command_writes_loadable_weights_and_names_its_ingredients(tmp_path: Path) -> None:
+    paths = []
+    for seed in (0, 1):
+        paths.append(tmp_path / f"run{seed}" / "weights.pt")
+        paths[-1].parent.mkdir()
+        torch.save(_weights(seed), paths[-1])
+    out = tmp_path / "soup"
+    subprocess.run([sys.executable, str(ROOT / "models" / "training" / "soup.py"), "--out", str(out),
+                    *map(str, paths)], check=True, capture_output=True, cwd=ROOT)
+    state = torch.load(out / "weights.pt", weights_only=True)  # tensors only, no pickled code
+    net = UNet3D(2, 4, widths=(4, 8, 8, 8))
+    net.load_state_dict({k: v.float() for k, v in state.items()})
+    record = json.loads((out / "soup.json").read_text())
+    assert [i["sha256"] for i in record["ingredients"]] == [sha256_of(p) for p in paths]
+    assert record["weights_sha256"] == sha256_of(out / "weights.pt")
