@@ -153,9 +153,10 @@ def score(o: Overlaps, keep: NDArray[np.bool_]) -> dict[str, Any]:
             entry["long_axis_error_mm"] = abs(float(o.long_mm[best]) - float(long_truth))
         lesions.append(entry)
     false_pos = int((keep & (o.shared.sum(axis=1) == 0)).sum())
-    both = float(o.shared[keep].sum())
-    case_dice = 2 * both / max(1.0, float(o.truth_voxels.sum() + o.voxels[keep].sum()))
-    return {"lesions": lesions, "false_positives": false_pos, "dice": case_dice}
+    both, truth, found = int(o.shared[keep].sum()), int(o.truth_voxels.sum()), int(o.voxels[keep].sum())
+    case_dice = 2 * both / max(1.0, float(truth + found))
+    return {"lesions": lesions, "false_positives": false_pos, "dice": case_dice,
+            "voxels": {"truth": truth, "found": found, "shared": both}}
 
 
 def lesion_facts(p: Phantom, prob: NDArray[np.float32]) -> dict[int, dict[str, Any]]:
@@ -190,9 +191,20 @@ def summary(cases: list[dict[str, Any]]) -> dict[str, float]:
         "sensitivity_ge_10mm": float(np.mean([les["detected"] for les in big])) if big else 0.0,
         "false_positives_per_case": float(np.mean([c["false_positives"] for c in cases])),
         "dice_per_case_mean": float(np.mean([c["dice"] for c in cases])),
+        **_global_dice(cases),
         "dice_detected_lesion_mean": float(np.mean(dices)) if dices else 0.0,
         "long_axis_error_median_mm_ge_10mm": float(np.median(errors)) if errors else float("nan"),
     }
+
+
+def _global_dice(cases: list[dict[str, Any]]) -> dict[str, float]:
+    """Dice over the voxels of all cases pooled (LiTS's "Dice global", beside its per-case mean):
+    big lesions weigh by their size here, where each phantom weighs the same per case. Empty when
+    a case predates the voxel counts (older evaluation files)."""
+    if not cases or not all("voxels" in c for c in cases):
+        return {}
+    v = {k: sum(c["voxels"][k] for c in cases) for k in ("truth", "found", "shared")}
+    return {"dice_global": 2 * v["shared"] / max(1, v["truth"] + v["found"])}
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ def test_scores_count_hits_misses_false_positives_and_dice() -> None:
     assert first["dice"] == pytest.approx(2 * 256 / (256 + 512))
     assert both["false_positives"] == 1
     assert both["dice"] == pytest.approx(2 * 256 / (512 + 64 + 256 + 27))
+    assert both["voxels"] == {"truth": 512 + 64, "found": 256 + 27, "shared": 256}
     # The truth's long axis is the cube's in-plane diagonal; the half finding's is shorter.
     assert first["long_axis_mm"] == pytest.approx(np.hypot(7, 7), abs=1.5)
     assert first["long_axis_error_mm"] > 1.0
@@ -72,6 +73,17 @@ def test_summary_counts_sensitivity_for_big_lesions_apart() -> None:
     assert s["sensitivity_ge_10mm"] == 0.5 and s["sensitivity_all"] == pytest.approx(1 / 3)
     assert s["false_positives_per_case"] == 0.5 and s["dice_per_case_mean"] == pytest.approx(0.35)
     assert s["long_axis_error_median_mm_ge_10mm"] == 1.0
+    assert "dice_global" not in s  # these cases carry no voxel counts
+
+
+def test_global_dice_pools_voxels_so_a_missed_small_lesion_weighs_by_its_size() -> None:
+    """Per case, a phantom whose only lesion (small) was missed scores 0 and weighs as much as
+    any other; pooled over voxels, it weighs by its size. Both are reported, per case first."""
+    big = {"lesions": [], "false_positives": 0, "dice": 0.9, "voxels": {"truth": 1000, "found": 1000, "shared": 900}}
+    small_missed = {"lesions": [], "false_positives": 0, "dice": 0.0, "voxels": {"truth": 100, "found": 0, "shared": 0}}
+    s = evaluate.summary([big, small_missed])
+    assert s["dice_per_case_mean"] == pytest.approx(0.45)
+    assert s["dice_global"] == pytest.approx(2 * 900 / (1100 + 1000))
 
 
 def test_lesion_facts_say_why_a_miss_was_missed() -> None:
