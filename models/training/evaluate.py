@@ -4,8 +4,8 @@
         threshold, hysteresis seed, minimum size, organ gates and shape limit; writes the model's
         manifest.json, calibration.json (choice and frontier) and calibration_sweep.json.gz (all)
     .venv/bin/python models/training/evaluate.py evaluate --cases 16    # held-out seeds and ranges
-        (--first-seed 30000 ... 80000: another held-out set; 90000 is the next that nothing was
-        ever looked at on)
+        (--first-seed 30000 ... 90000: another held-out set; seeds from 90016 on were never
+        looked at)
     .venv/bin/python models/training/evaluate.py pool A.json B.json     # several held-out sets as one
 
 The operating point is chosen on the validation seeds only, never on the evaluation seeds.

@@ -121,6 +121,19 @@ def test_shipped_model_predicts_on_tiles_the_size_it_was_trained_on() -> None:
     assert trained_on == {tuple(manifest["inference"]["patch_zyx"])} == {tuple(evaluate.INFERENCE_PATCH)}
 
 
+def test_training_record_names_the_run_that_made_the_shipped_weights() -> None:
+    """The model card's claim "trained by this script" rests on training.json: the shipped
+    weights must be a run it records, and every run it says was fine-tuned from recorded
+    weights must start from a run it also records."""
+    model = Path(evaluate.MODEL)
+    shipped = json.loads((model / "manifest.json").read_text())["files"][0]["sha256"]
+    runs = json.loads((model / "training.json").read_text())["runs"]
+    made = {run["weights_sha256"]: name for name, run in runs.items()}
+    assert shipped in made
+    assert runs[made[shipped]]["command"].startswith("models/training/train_lesion_unet.py")
+    assert all(run["init_sha256"] in made for run in runs.values() if "init_sha256" in run)
+
+
 def test_a_second_held_out_set_cannot_reuse_training_or_validation_seeds() -> None:
     for first in ("10000", "99990", "100000"):  # validation; running into, or inside, GPU training seeds
         done = subprocess.run([sys.executable, evaluate.__file__, "evaluate", "--first-seed", first, "--cases", "16"],
