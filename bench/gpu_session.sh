@@ -7,7 +7,7 @@
 #
 # Writes into $OUT: machine.txt; bench_*.json (inference as the runner does it on CUDA: the CT
 # resampled and windowed on the GPU, 16 tiles per call, maps blended there; then with cuDNN
-# autotuning on, and in float32); probe.jsonl (forward pass alone); q.log, r.log, q.tgz, r.tgz (weights,
+# autotuning on, and in float32); probe.jsonl (forward pass alone); r.log, s.log, r.tgz, s.tgz (weights,
 # checkpoint, training.json, log; other names with NAMES).
 # Runs from the repository root with the machine's python3 (torch, numpy, scipy); installs nothing.
 # CASES and WORKERS (phantoms in memory, processes making them) shrink it for a dry run on a CPU.
@@ -34,10 +34,12 @@ date -u >>"$OUT/machine.txt"
 
 # The recipe of run N (models/lesion-unet-synth/training.json), from the shipped weights, with 8x
 # the batch, in two runs that differ only in learning rate (session 6 named them K and L, from
-# seeds 100000 and 200000; runs M, N, O and P took 300000, 600000, 700000 and 800000). NAMES and SEEDS name
+# seeds 100000 and 200000; runs M, N, O, P and Q took 300000, 600000, 700000, 800000 and 900000).
+# Its runs can be calibrated alone or averaged with other fine-tunes of the shipped weights
+# (models/training/soup.py; the model card says what one such mean did). NAMES and SEEDS name
 # this session's two, from seeds never used before: never validation or held out (10000-99999),
 # never an earlier run's.
-NAMES=(${NAMES:-q r})
+NAMES=(${NAMES:-r s})
 SEEDS=(${SEEDS:-400000 500000})
 train="models/training/train_lesion_unet.py --init models/lesion-unet-synth/weights.pt --minutes $MINUTES
   --batch 16 --warmup 50 --cases $CASES --refresh 6 --workers $WORKERS --threads 2 --metastases-both-lobes

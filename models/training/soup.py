@@ -2,10 +2,11 @@
 
     .venv/bin/python models/training/soup.py --out models/training/runs/s RUN_A/weights.pt RUN_B/weights.pt ...
 
-Fine-tunes that start from the same weights stay in one basin of the loss, and the mean of their
-weights is usually at least as good as the best of them (Wortsman et al., "Model soups", ICML
-2022). Each fine-tune from v1.6.0 on the CPU grew its own sure false components; their mean keeps
-what they agree on. Every ingredient must have the same tensors (names, shapes, dtypes); the mean
+Fine-tunes that start from the same weights stay in one basin of the loss, where the mean of
+their weights often beats each of them (Wortsman et al., "Model soups", ICML 2022). The mean of
+runs N, O and P led N on validation and fell behind it on the held-out sets, so it was not
+shipped (models/lesion-unet-synth/README.md). Calibrate and evaluate a soup like any run.
+Every ingredient must have the same tensors (names, shapes, dtypes); the mean
 is taken in float64 and stored in the ingredients' dtype. Writes weights.pt and soup.json (each
 ingredient's sha256 and the command), loadable with torch.load(weights_only=True).
 """
