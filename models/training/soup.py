@@ -29,6 +29,9 @@ def soup(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     if not states:
         raise ValueError("a soup needs at least one set of weights")
     first = states[0]
+    counts = [name for name, tensor in first.items() if not tensor.is_floating_point()]
+    if counts:  # a mean of integer buffers (step counters, indices) would be truncated nonsense
+        raise ValueError(f"weights hold tensors that are not floating point: {counts[:5]}")
     for n, state in enumerate(states[1:], 2):
         if state.keys() != first.keys():
             raise ValueError(f"weights {n} have other tensors than weights 1: "
@@ -48,8 +51,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True, help="folder for weights.pt and soup.json")
     args = ap.parse_args()
     states = [torch.load(path, map_location="cpu", weights_only=True) for path in args.weights]
+    mixed = soup(states)  # refuses before anything is written
     args.out.mkdir(parents=True, exist_ok=True)
-    torch.save(soup(states), args.out / "weights.pt")
+    torch.save(mixed, args.out / "weights.pt")
     record = {"ingredients": [{"path": str(p), "sha256": sha256_of(p)} for p in args.weights],
               "weights_sha256": sha256_of(args.out / "weights.pt"), "command": " ".join(sys.argv)}
     (args.out / "soup.json").write_text(json.dumps(record, indent=2) + "\n")
