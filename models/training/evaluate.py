@@ -153,10 +153,13 @@ def score(o: Overlaps, keep: NDArray[np.bool_]) -> dict[str, Any]:
             entry["long_axis_error_mm"] = abs(float(o.long_mm[best]) - float(long_truth))
         lesions.append(entry)
     false_pos = int((keep & (o.shared.sum(axis=1) == 0)).sum())
-    both, truth, found = int(o.shared[keep].sum()), int(o.truth_voxels.sum()), int(o.voxels[keep].sum())
-    case_dice = 2 * both / max(1.0, float(truth + found))
-    return {"lesions": lesions, "false_positives": false_pos, "dice": case_dice,
-            "voxels": {"truth": truth, "found": found, "shared": both}}
+    voxels = {"truth": int(o.truth_voxels.sum()), "found": int(o.voxels[keep].sum()), "shared": int(o.shared[keep].sum())}
+    return {"lesions": lesions, "false_positives": false_pos, "dice": _dice(voxels), "voxels": voxels}
+
+
+def _dice(voxels: dict[str, int]) -> float:
+    """Dice from voxel counts (truth, found, shared); 0 when both masks are empty."""
+    return 2 * voxels["shared"] / max(1, voxels["truth"] + voxels["found"])
 
 
 def lesion_facts(p: Phantom, prob: NDArray[np.float32]) -> dict[int, dict[str, Any]]:
@@ -203,8 +206,7 @@ def _global_dice(cases: list[dict[str, Any]]) -> dict[str, float]:
     a case predates the voxel counts (older evaluation files)."""
     if not cases or not all("voxels" in c for c in cases):
         return {}
-    v = {k: sum(c["voxels"][k] for c in cases) for k in ("truth", "found", "shared")}
-    return {"dice_global": 2 * v["shared"] / max(1, v["truth"] + v["found"])}
+    return {"dice_global": _dice({k: sum(c["voxels"][k] for c in cases) for k in ("truth", "found", "shared")})}
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,9 @@ def soup(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     if not states:
         raise ValueError("a soup needs at least one set of weights")
     first = states[0]
-    counts = [name for name, tensor in first.items() if not tensor.is_floating_point()]
-    if counts:  # a mean of integer buffers (step counters, indices) would be truncated nonsense
-        raise ValueError(f"weights hold tensors that are not floating point: {counts[:5]}")
+    integers = [name for name, tensor in first.items() if not tensor.is_floating_point()]
+    if integers:  # a mean of integer buffers (step counters, indices) would be truncated nonsense
+        raise ValueError(f"weights hold tensors that are not floating point: {integers[:5]}")
     for n, state in enumerate(states[1:], 2):
         if state.keys() != first.keys():
             raise ValueError(f"weights {n} have other tensors than weights 1: "

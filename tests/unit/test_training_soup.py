@@ -1,4 +1,4 @@
-"""The model soup (models/training/soup.py): the shipped weights may be the mean of several fine-
+"""The model soup (models/training/soup.py): a candidate model may be the mean of several fine-
 tunes, so the mean must be exact, loadable like any weights file, traceable to its ingredients,
 and refuse weights of another network instead of averaging nonsense."""
 
