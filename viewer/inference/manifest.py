@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 FORMATS = ("state-dict", "torchscript")  # state-dict: torch.load(weights_only=True) into a known net
+MIRROR_AXES = ("z", "y", "x")
 
 
 class ManifestError(ValueError):
@@ -75,8 +76,14 @@ class InferenceSpec:
     overlap: float = 0.5
     sigma_scale: float = 0.125  # Gaussian blending weight: sigma = patch * sigma_scale
     dtype: str = "float32"  # "bfloat16": autocast where the hardware does it fast (AMX, CUDA)
+    # Test-time mirroring: each axis named ("z", "y", "x" of the model's grid) adds one pass of every
+    # tile flipped along it (flipped back before blending); the softmax of all passes is averaged.
+    mirror_axes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if not set(self.mirror_axes) <= set(MIRROR_AXES) or len(set(self.mirror_axes)) != len(self.mirror_axes):
+            raise ManifestError(f"inference.mirror_axes must name distinct axes among {MIRROR_AXES}; "
+                                f"got {list(self.mirror_axes)}")
         if self.dtype not in ("float32", "bfloat16"):
             raise ManifestError(f"inference.dtype must be float32 or bfloat16; got {self.dtype!r}")
         if not 0 <= self.overlap < 1:
@@ -178,6 +185,12 @@ def _tuple(values: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(tuple(v) if isinstance(v, list) else v for v in values)
 
 
+def _names(value: Any, field_name: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ManifestError(f"{field_name} must be a list of names; got {value!r}")
+    return tuple(value)
+
+
 def _optional(value: Any) -> float | None:
     return None if value is None else float(value)
 
@@ -224,7 +237,8 @@ def parse(doc: Mapping[str, Any], folder: Path) -> ModelManifest:
             inference=InferenceSpec(tuple(doc["inference"]["patch_zyx"]),
                                     float(doc["inference"].get("overlap", 0.5)),
                                     float(doc["inference"].get("sigma_scale", 0.125)),
-                                    str(doc["inference"].get("dtype", "float32"))),
+                                    str(doc["inference"].get("dtype", "float32")),
+                                    _names(doc["inference"].get("mirror_axes", []), "inference.mirror_axes")),
             output=OutputSpec(tuple(Label(l["value"], l["name"], tuple(l["snomed"]) if l.get("snomed") else None,
                                           bool(l.get("lesion", False))) for l in out["labels"]),
                               float(out.get("threshold", 0.5)), float(out.get("min_volume_mm3", 30.0)),

@@ -19,7 +19,7 @@ from viewer.core.findings import Finding
 from viewer.core.volume import Volume
 from viewer.inference.device import choose_device
 from viewer.inference.loading import load_network
-from viewer.inference.manifest import ModelManifest
+from viewer.inference.manifest import MIRROR_AXES, ModelManifest
 from viewer.inference.on_device import resample_linear
 from viewer.inference.on_device import window_channels as device_windows
 from viewer.inference.postprocess import findings_from_probability
@@ -130,6 +130,7 @@ class Runner:
             attempts += [(self.device, spec.patch_zyx, 1, False), (self.device, (half[0], half[1], half[2]), 1, False),
                          (torch.device("cpu"), spec.patch_zyx, CPU_TILES_PER_CALL, False)]
         tick = (lambda d, t: on_progress("predict", d, t)) if on_progress else None
+        mirrors = [MIRROR_AXES.index(name) for name in spec.mirror_axes]
         shape = source.padded
         for n, (device, patch, per_call, whole) in enumerate(attempts):
             net = self._network(device)
@@ -138,7 +139,8 @@ class Runner:
             try:
                 return predict(net, source.tiles(device, whole), shape, patch, spec.overlap,
                                spec.sigma_scale, groups, device, tick, cancel, _autocast_dtype(spec.dtype, device),
-                               dtypes, tiles_per_call=per_call, accumulate_on_device=whole, channels_last=own), device
+                               dtypes, tiles_per_call=per_call, accumulate_on_device=whole, channels_last=own,
+                               mirror_axes=mirrors), device
             except torch.cuda.OutOfMemoryError:
                 if n + 1 == len(attempts):
                     raise

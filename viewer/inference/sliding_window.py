@@ -77,7 +77,8 @@ def predict(net: torch.nn.Module, tile_input: TileInput, shape: tuple[int, int, 
             device: torch.device, on_tile: TileProgress | None = None,
             cancel: Callable[[], bool] | None = None, autocast: torch.dtype | None = None,
             dtypes: Sequence[type[np.floating]] | None = None, tiles_per_call: int = 1,
-            accumulate_on_device: bool | None = None, channels_last: bool = False) -> list[NDArray[np.floating]]:
+            accumulate_on_device: bool | None = None, channels_last: bool = False,
+            mirror_axes: Sequence[int] = ()) -> list[NDArray[np.floating]]:
     """Blended softmax probability of each group of classes: one ``shape`` array per group, of
     ``dtypes`` (default float32; float16 halves the memory of maps that are only compared).
 
@@ -87,6 +88,8 @@ def predict(net: torch.nn.Module, tile_input: TileInput, shape: tuple[int, int, 
     so the result does not change). ``accumulate_on_device`` (default: on CUDA) blends on the
     device and copies each map to the host once: a GPU runs a tile far faster than a host blends it.
     ``channels_last`` feeds the network channels-last (NDHWC) tiles, for a network converted to it.
+    Each of ``mirror_axes`` (0, 1, 2: z, y, x of the grid) adds a pass of the tiles flipped along it;
+    a tile's probability is the mean softmax of its passes (test-time augmentation).
     """
     patch = (min(patch[0], shape[0]), min(patch[1], shape[1]), min(patch[2], shape[2]))
     starts = [tile_starts(n, p, overlap) for n, p in zip(shape, patch)]
@@ -99,6 +102,8 @@ def predict(net: torch.nn.Module, tile_input: TileInput, shape: tuple[int, int, 
         raise ValueError(f"{len(groups)} groups but {len(dtypes)} dtypes")
     if tiles_per_call < 1:
         raise ValueError(f"tiles_per_call must be at least 1, not {tiles_per_call}")
+    if not set(mirror_axes) <= {0, 1, 2}:
+        raise ValueError(f"mirror_axes must be grid axes 0, 1 or 2; got {list(mirror_axes)}")
     kinds = [np.dtype(d) for d in (dtypes or [np.float32] * len(groups))]
     on_device = device.type == "cuda" if accumulate_on_device is None else accumulate_on_device
     where = device if on_device else torch.device("cpu")  # where the maps are blended
@@ -117,9 +122,12 @@ def predict(net: torch.nn.Module, tile_input: TileInput, shape: tuple[int, int, 
                                  for p in parts]).to(device)
             if channels_last:
                 batch = batch.contiguous(memory_format=torch.channels_last_3d)
-            with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
-                logits = net(batch)
-            soft = torch.softmax(logits.float(), dim=1)
+            soft = _softmax(net, batch, autocast)
+            for axis in mirror_axes:
+                dims = (axis + 2,)  # past the tile and channel dimensions
+                soft += _softmax(net, batch.flip(dims), autocast).flip(dims)
+            if mirror_axes:
+                soft /= 1 + len(mirror_axes)
             out = torch.stack([soft[:, g].sum(dim=1) for g in groups], dim=1)  # (tiles, groups, *patch)
             for n, (box, tile_out) in enumerate(zip(chunk, out.to(where)), start=first + 1):  # one copy per call
                 za, ya, xa = (a / t[b] for a, t, b in zip(axes_t, totals_t, box))
@@ -129,3 +137,10 @@ def predict(net: torch.nn.Module, tile_input: TileInput, shape: tuple[int, int, 
                 if on_tile is not None:
                     on_tile(n, len(boxes))
     return [t.cpu().numpy() for t in sums]  # on the CPU: the same memory, no copy
+
+
+def _softmax(net: torch.nn.Module, batch: torch.Tensor, autocast: torch.dtype | None) -> torch.Tensor:
+    """Class probabilities of a batch of tiles, in float32 whatever the autocast."""
+    with torch.autocast(batch.device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
+        logits = net(batch)
+    return torch.softmax(logits.float(), dim=1)
