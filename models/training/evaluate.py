@@ -45,7 +45,7 @@ from lesion_data import (  # noqa: E402
 from viewer.core.measurements import recist  # noqa: E402
 from viewer.core.volume import SeriesMeta, Volume  # noqa: E402
 from viewer.inference.loading import sha256_of  # noqa: E402
-from viewer.inference.manifest import parse  # noqa: E402
+from viewer.inference.manifest import MIRROR_AXES, parse  # noqa: E402
 from viewer.inference.postprocess import findings_from_probability, lesion_candidates  # noqa: E402
 from viewer.inference.preprocess import model_grid  # noqa: E402
 from viewer.inference.runner import Runner  # noqa: E402
@@ -71,8 +71,9 @@ INFERENCE_PATCH = PATCH
 
 
 def manifest_doc(model: Path, threshold: float, min_volume: float, gates: tuple[float, float],
-                 seed: float | None = None, elongation: float | None = None) -> dict[str, Any]:
-    """The manifest of the shipped model (files checksummed now)."""
+                 seed: float | None = None, elongation: float | None = None,
+                 mirror: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The manifest of the shipped model (files checksummed now); ``mirror``: test-time mirroring."""
     return {
         "id": "lesion-unet-synth", "name": "Lesion U-Net (synthetic phantoms)", "version": VERSION,
         "task": "segmentation", "format": "state-dict", "entry": "weights.pt",
@@ -80,7 +81,8 @@ def manifest_doc(model: Path, threshold: float, min_volume: float, gates: tuple[
                    "size": (model / "weights.pt").stat().st_size}],
         "architecture": {"name": "unet3d", "in_channels": 2, "out_channels": 4, "widths": [16, 32, 64, 128]},
         "input": {"spacing_zyx": list(SPACING), "windows": [[w.low, w.high] for w in WINDOWS], "modalities": ["CT"]},
-        "inference": {"patch_zyx": list(INFERENCE_PATCH), "overlap": 0.25, "sigma_scale": 0.125, "dtype": "bfloat16"},
+        "inference": {"patch_zyx": list(INFERENCE_PATCH), "overlap": 0.25, "sigma_scale": 0.125, "dtype": "bfloat16",
+                      "mirror_axes": list(mirror)},
         "output": {"labels": [
             {"value": 0, "name": "background"},
             {"value": 1, "name": "liver", "snomed": ["10200004", "Liver"]},
@@ -292,19 +294,22 @@ def tradeoff(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def calibrate(model: Path, n: int, cache: Path | None) -> None:
-    (model / "manifest.json").write_text(json.dumps(manifest_doc(model, 0.5, 30.0, (0.5, 0.5)), indent=2) + "\n")
+def calibrate(model: Path, n: int, cache: Path | None, mirror: tuple[str, ...] = ()) -> None:
+    """Choose the operating point on the validation seeds; the manifest written records it, and
+    ``mirror`` (axes predicted mirrored too), which evaluate then reads from it."""
+    first = manifest_doc(model, 0.5, 30.0, (0.5, 0.5), mirror=mirror)
+    (model / "manifest.json").write_text(json.dumps(first, indent=2) + "\n")
     runner = Runner(parse(json.loads((model / "manifest.json").read_text()), model), "cpu")
     maps = probability_maps(runner, range(VALIDATION_SEEDS, VALIDATION_SEEDS + n), validation_params, cache)
     rows = sweep(maps, runner)
     best = choose(rows)
     doc = manifest_doc(model, best["threshold"], best["min_volume_mm3"], tuple(best["min_gate_fraction"]),
-                       best["seed_threshold"], best["max_elongation"])
+                       best["seed_threshold"], best["max_elongation"], mirror)
     (model / "manifest.json").write_text(json.dumps(doc, indent=2) + "\n")
     record = {"chosen": best, "tradeoff": tradeoff(rows), "validation_seeds": [VALIDATION_SEEDS, VALIDATION_SEEDS + n - 1],
               "grid": {"threshold": THRESHOLDS, "seed_threshold": SEEDS, "min_volume_mm3": MIN_VOLUMES,
                        "min_gate_fraction": [LIVER_GATES, LUNG_GATES], "max_elongation": ELONGATIONS},
-              "operating_points": len(rows), "sweep": "calibration_sweep.json.gz"}
+              "operating_points": len(rows), "sweep": "calibration_sweep.json.gz", "mirror_axes": list(mirror)}
     (model / "calibration.json").write_text(json.dumps(record, indent=2) + "\n")
     with gzip.open(model / "calibration_sweep.json.gz", "wt") as f:  # every point: megabytes as text
         json.dump(rows, f)
@@ -361,18 +366,23 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--model", type=Path, default=MODEL, help="model folder (weights.pt inside)")
     ap.add_argument("--cache", type=Path, default=None, help="folder for the probability maps of these weights")
+    ap.add_argument("--mirror", default="", help="calibrate: also predict each tile mirrored along these axes "
+                    "(e.g. x) and average; v1.6.0 does not (see the model card)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     ap.add_argument("--first-seed", type=int, default=EVALUATION_SEEDS,
                     help="evaluate: first held-out seed (another range is a fresh held-out set)")
     args = ap.parse_args()
     if args.command == "evaluate" and not EVALUATION_SEEDS <= args.first_seed <= HELD_OUT_END - (args.cases or 20):
         ap.error(f"held-out seeds are {EVALUATION_SEEDS}-{HELD_OUT_END - 1}: others are training or validation phantoms")
+    mirror = tuple(args.mirror)
+    if not set(mirror) <= set(MIRROR_AXES) or len(set(mirror)) != len(mirror):
+        ap.error(f"--mirror takes distinct axes among {''.join(MIRROR_AXES)}, e.g. x; got {args.mirror!r}")
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.command == "pool":
         print(json.dumps(pool(args.files), indent=2))
     elif args.command == "calibrate":
-        calibrate(args.model, args.cases or 8, args.cache)
+        calibrate(args.model, args.cases or 8, args.cache, mirror)
     else:
         evaluate(args.model, args.cases or 20, args.out, args.cache, args.first_seed)
 

@@ -121,6 +121,23 @@ def test_shipped_model_predicts_on_tiles_the_size_it_was_trained_on() -> None:
     assert trained_on == {tuple(manifest["inference"]["patch_zyx"])} == {tuple(evaluate.INFERENCE_PATCH)}
 
 
+def test_shipped_model_predicts_the_way_its_operating_point_was_chosen(tmp_path: Path) -> None:
+    """The operating point was chosen on maps made with (or without) mirrored passes; the manifest
+    must ask the runner for the same, and calibration records which it was."""
+    from viewer.inference.manifest import parse
+
+    model = Path(evaluate.MODEL)
+    shipped = parse(json.loads((model / "manifest.json").read_text()), model)
+    chosen_with = json.loads((model / "calibration.json").read_text()).get("mirror_axes", [])
+    assert list(shipped.inference.mirror_axes) == chosen_with
+    (tmp_path / "weights.pt").write_bytes((model / "weights.pt").read_bytes())
+    doc = evaluate.manifest_doc(tmp_path, 0.3, 120.0, (0.7, 0.5), 0.7, None, ("x",))
+    assert parse(doc, tmp_path).inference.mirror_axes == ("x",)
+    done = subprocess.run([sys.executable, evaluate.__file__, "calibrate", "--mirror", "xx", "--model", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "--mirror" in done.stderr and not (tmp_path / "manifest.json").exists()
+
+
 def test_training_record_names_the_run_that_made_the_shipped_weights() -> None:
     """The model card's claim "trained by this script" rests on training.json: the shipped
     weights must be a run it records, and every run it says was fine-tuned from recorded
