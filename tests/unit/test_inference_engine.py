@@ -136,38 +136,68 @@ def test_blending_overlapping_tiles_keeps_probabilities_exact() -> None:
     assert np.allclose(probs[1], 2 / (np.e + 3), atol=1e-3)
 
 
-class _LeansLeft(torch.nn.Module):
-    """Lesion logit: the first channel one voxel further along x (a network with a side bias)."""
+SHIFTS = (1, 2, 3)  # voxels along z, y, x
+
+
+class _Leans(torch.nn.Module):
+    """Lesion logit: the first channel moved by a different number of voxels along each axis (a
+    network with a bias towards one side, one end and one face)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        lesion = torch.roll(x[:, :1], 1, dims=-1)
+        lesion = torch.roll(x[:, :1], SHIFTS, dims=(-3, -2, -1))
         return torch.cat([-lesion, lesion], dim=1)
 
 
+def _sigmoid(a: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-2 * a))  # the lesion class's softmax of (-a, a)
+
+
 def test_mirrored_passes_average_each_tile_with_its_mirror_image() -> None:
-    """Mirroring along x averages the network's view with its view of the flipped tile, flipped
-    back: a one-voxel lean to one side becomes half a lean to each, so a scan mirrored left to right
-    gets exactly the mirrored probabilities (without mirroring it does not)."""
+    """Mirroring along an axis averages the network's view with its view of the tile flipped along
+    that axis, flipped back: a lean to one side becomes half a lean to each, along that axis only.
+    So a scan mirrored left to right gets exactly the mirrored probabilities (without mirroring it
+    does not)."""
     from viewer.inference.sliding_window import predict
 
     rng = np.random.default_rng(3)
     ct = rng.normal(0, 2, (1, 8, 12, 16)).astype(np.float32)
 
     def run(image: np.ndarray, mirror: list[int]) -> np.ndarray:
-        return predict(_LeansLeft(), lambda box: image[(slice(None), *box)], image.shape[1:], (8, 12, 16),
+        return predict(_Leans(), lambda box: image[(slice(None), *box)], image.shape[1:], (8, 12, 16),
                        0.25, 0.125, [[1]], torch.device("cpu"), mirror_axes=mirror)[0]
 
-    def sigmoid(a: np.ndarray) -> np.ndarray:
-        return 1 / (1 + np.exp(-2 * a))  # softmax of (-a, a)
+    for axis in (0, 1, 2):
+        opposite = tuple(-s if a == axis else s for a, s in enumerate(SHIFTS))
+        expected = (_sigmoid(np.roll(ct[0], SHIFTS, axis=(0, 1, 2)))
+                    + _sigmoid(np.roll(ct[0], opposite, axis=(0, 1, 2)))) / 2
+        assert np.allclose(run(ct, [axis]), expected, atol=1e-6), f"axis {axis}"
+    left_right = ct[..., ::-1].copy()
+    assert np.allclose(run(left_right, [2]), run(ct, [2])[..., ::-1], atol=1e-6)
+    assert not np.allclose(run(left_right, []), run(ct, [])[..., ::-1], atol=1e-2)
+    for wrong in ([3], [2, 2]):
+        with pytest.raises(ValueError, match="mirror_axes"):
+            run(ct, wrong)
 
-    both = run(ct, [2])
-    expected = (sigmoid(np.roll(ct[0], 1, axis=-1)) + sigmoid(np.roll(ct[0], -1, axis=-1))) / 2
-    assert np.allclose(both, expected, atol=1e-6)
-    mirrored = ct[..., ::-1].copy()
-    assert np.allclose(run(mirrored, [2]), both[..., ::-1], atol=1e-6)
-    assert not np.allclose(run(mirrored, []), run(ct, [])[..., ::-1], atol=1e-2)
-    with pytest.raises(ValueError, match="mirror_axes"):
-        run(ct, [3])
+
+def test_mirrored_passes_give_the_same_map_with_several_tiles_per_call() -> None:
+    """Our own networks run channels-last, several tiles per call: with mirrored passes that path
+    must give the map one plain tile at a time gives, over a grid of overlapping tiles."""
+    from viewer.inference.sliding_window import predict
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv3d(2, 8, 3, padding=1), torch.nn.GroupNorm(2, 8), torch.nn.ReLU(),
+                              torch.nn.Conv3d(8, 3, 3, padding=1)).eval()
+    image = np.random.default_rng(4).random((2, 20, 40, 36)).astype(np.float32)
+
+    def run(mirror: list[int], per_call: int, channels_last: bool) -> np.ndarray:
+        model = net.to(memory_format=torch.channels_last_3d) if channels_last else net  # type: ignore[call-overload]
+        return predict(model, lambda box: image[(slice(None), *box)], image.shape[1:], (8, 16, 16), 0.25, 0.125,
+                       [[2]], torch.device("cpu"), tiles_per_call=per_call, channels_last=channels_last,
+                       mirror_axes=mirror)[0]
+
+    one_by_one = run([0, 2], 1, False)
+    assert np.allclose(run([0, 2], 3, True), one_by_one, atol=1e-5)
+    assert not np.allclose(run([], 1, False), one_by_one, atol=1e-3)
 
 
 def test_a_pointwise_model_finds_the_same_with_mirrored_passes(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:

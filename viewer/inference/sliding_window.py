@@ -56,7 +56,7 @@ def _cancel_between_layers(net: torch.nn.Module, cancel: Callable[[], bool] | No
     """Check ``cancel`` before every layer, so a cancel lands within one layer, not one whole tile.
 
     A tile can take seconds on a CPU. TorchScript modules take no hooks: they stop between calls
-    (the runner gives them one tile per call).
+    (the runner gives them one tile per call) and between mirrored passes.
     """
     handles = []
     if cancel is not None and not isinstance(net, torch.jit.ScriptModule):
@@ -88,8 +88,9 @@ def predict(net: torch.nn.Module, tile_input: TileInput, shape: tuple[int, int, 
     so the result does not change). ``accumulate_on_device`` (default: on CUDA) blends on the
     device and copies each map to the host once: a GPU runs a tile far faster than a host blends it.
     ``channels_last`` feeds the network channels-last (NDHWC) tiles, for a network converted to it.
-    Each of ``mirror_axes`` (0, 1, 2: z, y, x of the grid) adds a pass of the tiles flipped along it;
-    a tile's probability is the mean softmax of its passes (test-time augmentation).
+    Each of ``mirror_axes`` (0, 1, 2: z, y, x of the grid) adds a pass of the tiles flipped along it
+    (one pass per axis, not every combination of them); a tile's probability is the mean softmax of
+    its passes (test-time augmentation).
     """
     patch = (min(patch[0], shape[0]), min(patch[1], shape[1]), min(patch[2], shape[2]))
     starts = [tile_starts(n, p, overlap) for n, p in zip(shape, patch)]
@@ -102,8 +103,8 @@ def predict(net: torch.nn.Module, tile_input: TileInput, shape: tuple[int, int, 
         raise ValueError(f"{len(groups)} groups but {len(dtypes)} dtypes")
     if tiles_per_call < 1:
         raise ValueError(f"tiles_per_call must be at least 1, not {tiles_per_call}")
-    if not set(mirror_axes) <= {0, 1, 2}:
-        raise ValueError(f"mirror_axes must be grid axes 0, 1 or 2; got {list(mirror_axes)}")
+    if not set(mirror_axes) <= {0, 1, 2} or len(set(mirror_axes)) != len(mirror_axes):
+        raise ValueError(f"mirror_axes must be distinct grid axes 0, 1 or 2; got {list(mirror_axes)}")
     kinds = [np.dtype(d) for d in (dtypes or [np.float32] * len(groups))]
     on_device = device.type == "cuda" if accumulate_on_device is None else accumulate_on_device
     where = device if on_device else torch.device("cpu")  # where the maps are blended
@@ -124,6 +125,8 @@ def predict(net: torch.nn.Module, tile_input: TileInput, shape: tuple[int, int, 
                 batch = batch.contiguous(memory_format=torch.channels_last_3d)
             soft = _softmax(net, batch, autocast)
             for axis in mirror_axes:
+                if cancel is not None and cancel():  # a TorchScript network has no layer hooks
+                    raise Cancelled()
                 dims = (axis + 2,)  # past the tile and channel dimensions
                 soft += _softmax(net, batch.flip(dims), autocast).flip(dims)
             if mirror_axes:
