@@ -2,7 +2,9 @@
 
     .venv/bin/python models/training/evaluate.py calibrate --cases 48   # validation seeds: picks the
         threshold, hysteresis seed, minimum size, organ gates and shape limit; writes the model's
-        manifest.json, calibration.json (choice and frontier) and calibration_sweep.json.gz (all)
+        manifest.json, calibration.json (choice and frontier) and calibration_sweep.json.gz (all);
+        --mirror x: every tile also predicted mirrored left-right and averaged (evaluate then
+        does the same, as the manifest says)
     .venv/bin/python models/training/evaluate.py evaluate --cases 16    # held-out seeds and ranges
         (--first-seed 30000 ... 90000: another held-out set; seeds from 90016 on were never
         looked at)
@@ -10,7 +12,7 @@
 
 The operating point is chosen on the validation seeds only, never on the evaluation seeds.
 ``--cache DIR`` keeps the probability maps (one file per seed; use one folder per weights file,
-phantom settings and inference code), so a second sweep costs no inference. ``--threads N`` caps torch's CPU threads.
+phantom settings, mirroring and inference code), so a second sweep costs no inference. ``--threads N`` caps torch's CPU threads.
 """
 
 from __future__ import annotations
@@ -334,7 +336,8 @@ def evaluate(model: Path, n: int, out: Path | None, cache: Path | None, first: i
     result = {"summary": summary(cases), "seeds": [first, first + n - 1], "threshold": spec.threshold, "seed_threshold": spec.seed,
               "min_volume_mm3": spec.min_volume_mm3, "min_gate_fraction": list(spec.min_gate_fraction),
               "max_elongation": spec.max_elongation, "missed_ge_10mm": missed, "cases": cases,
-              "patch": list(runner.manifest.inference.patch_zyx)}  # the tile it predicted on
+              "patch": list(runner.manifest.inference.patch_zyx),  # the tile it predicted on
+              "mirror_axes": list(runner.manifest.inference.mirror_axes)}
     if out is not None:
         out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result["summary"], indent=2))
@@ -355,6 +358,9 @@ def pool(files: list[Path]) -> dict[str, Any]:
                                              "max_elongation")]) for d in docs}
     if len(points) > 1:
         raise ValueError(f"these sets were scored at different operating points: {sorted(points)}")
+    mirrors = {tuple(d.get("mirror_axes", [])) for d in docs}
+    if len(mirrors) > 1:
+        raise ValueError(f"these sets were predicted with different mirrored passes: {sorted(mirrors)}")
     return {"sets": [d.get("seeds") for d in docs], **summary([c for d in docs for c in d["cases"]])}
 
 
@@ -375,6 +381,8 @@ def main() -> None:
     if args.command == "evaluate" and not EVALUATION_SEEDS <= args.first_seed <= HELD_OUT_END - (args.cases or 20):
         ap.error(f"held-out seeds are {EVALUATION_SEEDS}-{HELD_OUT_END - 1}: others are training or validation phantoms")
     mirror = tuple(args.mirror)
+    if mirror and args.command != "calibrate":
+        ap.error("--mirror is for calibrate (evaluate predicts as the model's manifest says)")
     if not set(mirror) <= set(MIRROR_AXES) or len(set(mirror)) != len(mirror):
         ap.error(f"--mirror takes distinct axes among {''.join(MIRROR_AXES)}, e.g. x; got {args.mirror!r}")
     if args.threads:

@@ -133,9 +133,10 @@ def test_shipped_model_predicts_the_way_its_operating_point_was_chosen(tmp_path:
     (tmp_path / "weights.pt").write_bytes((model / "weights.pt").read_bytes())
     doc = evaluate.manifest_doc(tmp_path, 0.3, 120.0, (0.7, 0.5), 0.7, None, ("x",))
     assert parse(doc, tmp_path).inference.mirror_axes == ("x",)
-    done = subprocess.run([sys.executable, evaluate.__file__, "calibrate", "--mirror", "xx", "--model", str(tmp_path)],
-                          capture_output=True, text=True)
-    assert done.returncode == 2 and "--mirror" in done.stderr and not (tmp_path / "manifest.json").exists()
+    for argv in (["calibrate", "--mirror", "xx"], ["evaluate", "--mirror", "x"]):  # evaluate reads the manifest
+        done = subprocess.run([sys.executable, evaluate.__file__, *argv, "--model", str(tmp_path)],
+                              capture_output=True, text=True)
+        assert done.returncode == 2 and "--mirror" in done.stderr and not (tmp_path / "manifest.json").exists()
 
 
 def test_training_record_names_the_run_that_made_the_shipped_weights() -> None:
@@ -181,3 +182,7 @@ def test_held_out_sets_pool_case_by_case(tmp_path: Path) -> None:
     assert pooled["sets"] == [[20000, 20000], [30000, 30002]]
     with pytest.raises(ValueError, match="overlap"):
         evaluate.pool([files[1], files[1]])
+    mirrored = tmp_path / "mirrored.json"
+    mirrored.write_text(json.dumps({**b, "seeds": [40000, 40002], "mirror_axes": ["x"]}))
+    with pytest.raises(ValueError, match="mirrored"):  # the same operating point on other maps
+        evaluate.pool([files[0], mirrored])
