@@ -1,7 +1,7 @@
 """Inference benchmark (issue: local AI): a 512 x 512 x 300 CT through the shipped model.
 
     .venv/bin/python bench/inference_bench.py [--device cpu|cuda] [--dtype float32|bfloat16]
-        [--tiles-per-call N] [--repeat N]
+        [--tiles-per-call N] [--repeat N] [--mirror x]
 
 Prints per-stage seconds and the peak memory growth relative to the volume's size, as JSON.
 ``--repeat`` runs the same volume again in the same process: on a GPU the first run also pays
@@ -40,6 +40,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default=None, help="override the manifest's inference dtype")
     ap.add_argument("--model", default="lesion-unet-synth")
+    ap.add_argument("--mirror", default=None, help="override the manifest's mirrored passes: axes, e.g. x ('' for none)")
     ap.add_argument("--tiles-per-call", type=int, default=None, help="default: the runner's choice for the device")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN time its kernels on the first tiles")
@@ -54,6 +55,9 @@ def main() -> None:
     manifest = discover().get(args.model)
     if args.dtype:
         manifest = dataclasses.replace(manifest, inference=dataclasses.replace(manifest.inference, dtype=args.dtype))
+    if args.mirror is not None:
+        manifest = dataclasses.replace(manifest, inference=dataclasses.replace(manifest.inference,
+                                                                                mirror_axes=tuple(args.mirror)))
     del phantom
     import torch
 
@@ -77,6 +81,7 @@ def main() -> None:
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                    f"torch {torch.__version__}, {torch.get_num_threads()} threads",
         "device": result.device, "dtype": manifest.inference.dtype, "shape_kji": list(volume.shape),
+        "mirror_axes": list(manifest.inference.mirror_axes),
         "tiles_per_call": args.tiles_per_call, "cudnn_benchmark": args.cudnn_benchmark,
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         **runs[-1], "runs": runs if len(runs) > 1 else None,
