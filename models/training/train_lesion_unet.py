@@ -78,6 +78,16 @@ def batch(cases: list[Case], rng: np.random.Generator, size: int, device: torch.
     return x, y, [(case, t[2]) for case, t in zip(picked, triples)]
 
 
+def mirrored(t: torch.Tensor, flips: torch.Tensor | None) -> torch.Tensor:
+    """The batch ``t`` with the samples that ``flips`` marks mirrored left-right (x, the last axis).
+    Its own inverse: mining maps a mirrored patch's voxels back onto its case with it."""
+    if flips is None or not bool(flips.any()):
+        return t
+    out = t.clone()
+    out[flips] = t[flips].flip(-1)
+    return out
+
+
 def mine(logits: torch.Tensor, y: torch.Tensor, where: list[tuple[Case, np.ndarray]],
          rng: np.random.Generator, how: Sampling) -> None:
     """Online mining: voxels the network calls lesion (p > 0.5) that are not one are remembered in
@@ -162,6 +172,9 @@ def main() -> None:
     ap.add_argument("--edge", type=float, default=0.0,
                     help="share flush with the scan's first or last slice, on a lung vessel near it")
     ap.add_argument("--organ", type=float, default=0.25, help="share centred in liver or lung")
+    ap.add_argument("--mirror", type=float, default=0.0,
+                    help="share of patches mirrored left-right, so the network learns both sides alike (then "
+                         "mirrored passes at inference can help; runs up to N had none)")
     ap.add_argument("--patch", type=int, nargs=3, default=list(PATCH), help="patch size z y x (voxels)")
     ap.add_argument("--channels-last", action="store_true",
                     help="network and patches channels-last (NDHWC), as the runner predicts: on this project's "
@@ -169,6 +182,8 @@ def main() -> None:
     args = ap.parse_args()
     if not 0.0 <= args.faint <= 1.0:
         ap.error("--faint is a share of phantoms, within [0, 1]")
+    if not 0.0 <= args.mirror <= 1.0:
+        ap.error("--mirror is a share of patches, within [0, 1]")
     if args.lesion + args.hard + args.dense + args.edge + args.organ > 1.0 + 1e-9:
         ap.error("--lesion, --hard, --dense, --edge and --organ are shares of the patches: together at most 1")
     if args.by_miss and not args.per_lesion:
@@ -224,12 +239,15 @@ def main() -> None:
         for group in opt.param_groups:
             group["lr"] = learning_rate(step, steps, args.lr, args.warmup)
         x, y, where = batch(cases, rng, args.batch, device, how)
+        # drawn only when asked for, so that runs without --mirror keep their random stream
+        flips = torch.from_numpy(rng.random(len(where)) < args.mirror).to(device) if args.mirror > 0 else None
+        x, y = mirrored(x, flips), mirrored(y, flips)
         x = x.contiguous(memory_format=layout)
         with torch.autocast(device.type, dtype=amp):
             logits = model(x)
         loss, dice = loss_fn(logits.float(), y)
         if args.hard > 0 or how.by_miss:
-            mine(logits.float(), y, where, rng, how)
+            mine(mirrored(logits.float(), flips), mirrored(y, flips), where, rng, how)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)

@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "models" / "training"))
 from lesion_data import Case, Sampling, check_training_seeds, sample  # noqa: E402
-from train_lesion_unet import Phantoms, fp16_state  # noqa: E402
+from train_lesion_unet import Phantoms, fp16_state, mine, mirrored  # noqa: E402
 
 
 def _case() -> Case:
@@ -130,3 +130,28 @@ def test_edge_patches_lie_flush_with_an_end_of_the_scan_on_the_vessels_there() -
     assert len(made.end_voxels) > 20
     assert np.all((z < END_SLICES) | (z >= depth - END_SLICES))
     assert np.all(made.target[z, y, x] == 2) and np.all(made.hu[z, y, x] > -500)  # lung vessels, not air
+
+
+def test_a_mirrored_patch_is_mined_on_the_case_voxels_it_came_from() -> None:
+    """With --mirror the network sees some patches mirrored left-right. What it gets wrong there
+    must be remembered at the case's own voxel, not at its mirror image (later patches would then
+    be centred on the wrong side of the body), and the lesion it misses must count as missed."""
+    import torch
+
+    case = _case()
+    start, patch = np.array([2, 4, 6]), (8, 16, 16)
+    box = tuple(slice(int(a), int(a + n)) for a, n in zip(start, patch))
+    y = torch.from_numpy(case.target[box].astype(np.int64))[None]
+    flips = torch.tensor([True])
+    seen = mirrored(y, flips)
+    assert torch.equal(seen[0], y[0].flip(-1)) and torch.equal(mirrored(seen, flips), y)
+    assert torch.equal(mirrored(y, torch.tensor([False])), y)
+    logits = torch.zeros((1, 4, *patch))
+    logits[:, 0] = 5.0  # background everywhere in the network's (mirrored) view ...
+    logits[0, 3][seen[0] == 3] = 10.0  # it finds the lesion where it sees it ...
+    logits[0, 3, 1, 2, 3] = 10.0  # ... and calls one voxel lesion where there is none
+    assert int(seen[0, 1, 2, 3]) != 3
+    mine(mirrored(logits, flips), mirrored(seen, flips), [(case, start)], np.random.default_rng(0),
+         Sampling(hard=0.5, per_lesion=True, by_miss=True, patch=patch))
+    assert [v.tolist() for v in case.hard] == [[[2 + 1, 4 + 2, 6 + patch[2] - 1 - 3]]]
+    assert case.missed[1] == pytest.approx(0.7)  # found in the patch: 0.7 x 1.0 before + 0.3 x 0.0
