@@ -47,7 +47,7 @@ from lesion_data import (  # noqa: E402
 from viewer.core.measurements import recist  # noqa: E402
 from viewer.core.volume import SeriesMeta, Volume  # noqa: E402
 from viewer.inference.loading import sha256_of  # noqa: E402
-from viewer.inference.manifest import MIRROR_AXES, parse  # noqa: E402
+from viewer.inference.manifest import InferenceSpec, ManifestError, parse  # noqa: E402
 from viewer.inference.postprocess import findings_from_probability, lesion_candidates  # noqa: E402
 from viewer.inference.preprocess import model_grid  # noqa: E402
 from viewer.inference.runner import Runner  # noqa: E402
@@ -383,8 +383,10 @@ def main() -> None:
     mirror = tuple(args.mirror)
     if mirror and args.command != "calibrate":
         ap.error("--mirror is for calibrate (evaluate predicts as the model's manifest says)")
-    if not set(mirror) <= set(MIRROR_AXES) or len(set(mirror)) != len(mirror):
-        ap.error(f"--mirror takes distinct axes among {''.join(MIRROR_AXES)}, e.g. x; got {args.mirror!r}")
+    try:
+        InferenceSpec(INFERENCE_PATCH, mirror_axes=mirror)  # the manifest's own check of the axes
+    except ManifestError as exc:
+        ap.error(f"--mirror {args.mirror!r}: {exc}")
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.command == "pool":

@@ -241,13 +241,12 @@ def main() -> None:
         x, y, where = batch(cases, rng, args.batch, device, how)
         # drawn only when asked for, so that runs without --mirror keep their random stream
         flips = torch.from_numpy(rng.random(len(where)) < args.mirror).to(device) if args.mirror > 0 else None
-        x, y = mirrored(x, flips), mirrored(y, flips)
-        x = x.contiguous(memory_format=layout)
+        x = mirrored(x, flips).contiguous(memory_format=layout)
         with torch.autocast(device.type, dtype=amp):
             logits = model(x)
-        loss, dice = loss_fn(logits.float(), y)
-        if args.hard > 0 or how.by_miss:
-            mine(mirrored(logits.float(), flips), mirrored(y, flips), where, rng, how)
+        loss, dice = loss_fn(logits.float(), mirrored(y, flips))
+        if args.hard > 0 or how.by_miss:  # on the case's own voxels: y as sampled, the logits mirrored back
+            mine(mirrored(logits.float(), flips), y, where, rng, how)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
