@@ -284,7 +284,7 @@ def save_weights(model: UNet3D, args: argparse.Namespace, seconds: float, device
               "phantoms_used": next_seed - args.first_seed, "minutes": round(seconds / 60, 1),
               "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
               "init": str(args.init) if args.init else None, "metastases_both_lobes": args.metastases_both_lobes,
-              "faint": args.faint, "channels_last": args.channels_last,
+              "faint": args.faint, "mirror": args.mirror, "channels_last": args.channels_last,
               "sampling": {"lesion": args.lesion, "per_lesion": args.per_lesion, "by_miss": args.by_miss, "hard": args.hard,
                            "dense": args.dense, "edge": args.edge, "organ": args.organ},
               "command": " ".join(sys.argv)}

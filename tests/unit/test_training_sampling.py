@@ -155,3 +155,27 @@ def test_a_mirrored_patch_is_mined_on_the_case_voxels_it_came_from() -> None:
          Sampling(hard=0.5, per_lesion=True, by_miss=True, patch=patch))
     assert [v.tolist() for v in case.hard] == [[[2 + 1, 4 + 2, 6 + patch[2] - 1 - 3]]]
     assert case.missed[1] == pytest.approx(0.7)  # found in the patch: 0.7 x 1.0 before + 0.3 x 0.0
+
+
+def test_training_record_says_how_the_patches_were_drawn(tmp_path: Path) -> None:
+    """training.json is how a run is compared with others and reproduced: what changes the patches
+    the network saw (the sampling shares, faint phantoms, mirroring) must be in it, not only in
+    the command line."""
+    import argparse
+    import json
+
+    import torch
+
+    from train_lesion_unet import save_weights
+    from viewer.inference.network import UNet3D
+
+    args = argparse.Namespace(
+        out=tmp_path, steps=3, batch=2, patch=[24, 80, 80], lr=1e-4, warmup=1, seed=0, first_seed=1_000_000,
+        init=None, metastases_both_lobes=True, faint=0.2, mirror=0.5, channels_last=True, lesion=0.5,
+        per_lesion=True, by_miss=True, hard=0.3, dense=0.1, edge=0.05, organ=0.05, minutes=None)
+    save_weights(UNet3D(2, 4, widths=(4, 8, 8, 8)), args, 60.0, torch.device("cpu"), 1_000_002)
+    record = json.loads((tmp_path / "training.json").read_text())
+    assert (record["faint"], record["mirror"], record["channels_last"]) == (0.2, 0.5, True)
+    assert record["sampling"] == {"lesion": 0.5, "per_lesion": True, "by_miss": True, "hard": 0.3,
+                                  "dense": 0.1, "edge": 0.05, "organ": 0.05}
+    assert record["phantoms_used"] == 2 and record["init"] is None
