@@ -151,7 +151,7 @@ def test_a_mirrored_patch_is_mined_on_the_case_voxels_it_came_from() -> None:
     logits[0, 3][seen[0] == 3] = 10.0  # it finds the lesion where it sees it ...
     logits[0, 3, 1, 2, 3] = 10.0  # ... and calls one voxel lesion where there is none
     assert int(seen[0, 1, 2, 3]) != 3
-    mine(mirrored(logits, flips), mirrored(seen, flips), [(case, start)], np.random.default_rng(0),
+    mine(mirrored(logits, flips), y, [(case, start)], np.random.default_rng(0),  # as training: y as sampled
          Sampling(hard=0.5, per_lesion=True, by_miss=True, patch=patch))
     assert [v.tolist() for v in case.hard] == [[[2 + 1, 4 + 2, 6 + patch[2] - 1 - 3]]]
     assert case.missed[1] == pytest.approx(0.7)  # found in the patch: 0.7 x 1.0 before + 0.3 x 0.0
