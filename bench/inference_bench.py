@@ -62,7 +62,10 @@ def main() -> None:
     import torch
 
     torch.backends.cudnn.benchmark = args.cudnn_benchmark
+    from viewer.inference.device import autocast_dtype
+
     runner = Runner(manifest, args.device, args.tiles_per_call)
+    computed = autocast_dtype(manifest.inference.dtype, torch.device(args.device)) or torch.float32
     runs = []
     for _ in range(args.repeat):
         base = reset_peak()
@@ -80,12 +83,21 @@ def main() -> None:
     print(json.dumps({
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                    f"torch {torch.__version__}, {torch.get_num_threads()} threads",
-        "device": result.device, "dtype": manifest.inference.dtype, "shape_kji": list(volume.shape),
+        "device": result.device, "dtype": manifest.inference.dtype,
+        "computed_in": str(computed).removeprefix("torch."), "cpu": _cpu_model(), "shape_kji": list(volume.shape),
         "mirror_axes": list(manifest.inference.mirror_axes),
         "tiles_per_call": args.tiles_per_call, "cudnn_benchmark": args.cudnn_benchmark,
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         **runs[-1], "runs": runs if len(runs) > 1 else None,
     }, indent=2))
+
+
+def _cpu_model() -> str:
+    """The CPU's model name (platform.processor() says only x86_64 on Linux)."""
+    try:
+        return next(x.split(":", 1)[1].strip() for x in open("/proc/cpuinfo") if x.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":

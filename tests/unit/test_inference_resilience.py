@@ -289,3 +289,18 @@ def test_our_network_runs_channels_last_with_the_same_result() -> None:
     for got, want in zip(runs[1], runs[0]):
         assert np.allclose(got, want, atol=1e-5)
     assert runs[0][0].std() > 1e-3
+
+
+def test_bfloat16_only_where_the_hardware_does_it_fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CPU without AMX or AVX-512 BF16 emulates bfloat16 (on an AMD EPYC a forward pass took 80 s
+    instead of 0.4 s in float32): inference and training then compute in float32."""
+    from viewer.inference import device as device_module
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    monkeypatch.setattr(device_module, "_cpu_has_bf16", lambda: False)
+    assert device_module.autocast_dtype("bfloat16", cpu) is None
+    assert device_module.autocast_dtype("bfloat16", cuda) == torch.bfloat16
+    assert device_module.autocast_dtype("float32", cuda) is None
+    monkeypatch.setattr(device_module, "_cpu_has_bf16", lambda: True)
+    assert device_module.autocast_dtype("bfloat16", cpu) == (
+        torch.bfloat16 if torch.backends.mkldnn.is_available() else None)

@@ -24,3 +24,23 @@ def choose_device(preference: str | None = None) -> torch.device:
             raise RuntimeError("MPS was asked for but is not available")
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def autocast_dtype(name: str, device: torch.device) -> torch.dtype | None:
+    """bfloat16 autocast where ``name`` asks for it and the hardware does it fast (CUDA, or a CPU
+    with AMX or AVX-512 BF16); None (float32) elsewhere: on a CPU without them oneDNN emulates
+    bfloat16, and a 3-D U-Net's forward pass took 80 s instead of 0.4 s on an AMD EPYC."""
+    if name != "bfloat16":
+        return None
+    if device.type == "cuda":
+        return torch.bfloat16
+    fast = getattr(torch.backends.mkldnn, "is_available", lambda: False)() and _cpu_has_bf16()
+    return torch.bfloat16 if device.type == "cpu" and fast else None
+
+
+def _cpu_has_bf16() -> bool:
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from viewer.core.findings import Finding
 from viewer.core.volume import Volume
-from viewer.inference.device import choose_device
+from viewer.inference.device import autocast_dtype, choose_device
 from viewer.inference.loading import load_network
 from viewer.inference.manifest import MIRROR_AXES, ModelManifest
 from viewer.inference.on_device import resample_linear
@@ -138,7 +138,7 @@ class Runner:
             per_call = per_call if own else 1
             try:
                 return predict(net, source.tiles(device, whole), shape, patch, spec.overlap,
-                               spec.sigma_scale, groups, device, tick, cancel, _autocast_dtype(spec.dtype, device),
+                               spec.sigma_scale, groups, device, tick, cancel, autocast_dtype(spec.dtype, device),
                                dtypes, tiles_per_call=per_call, accumulate_on_device=whole, channels_last=own,
                                mirror_axes=mirrors), device
             except torch.cuda.OutOfMemoryError:
@@ -237,24 +237,6 @@ def _organ_map(probs: list[NDArray[np.floating]], labels: tuple[int, ...]) -> ND
         organs[over] = label
         np.copyto(best, prob, where=over)
     return organs
-
-
-def _autocast_dtype(name: str, device: torch.device) -> torch.dtype | None:
-    """bfloat16 autocast where the manifest allows it and the hardware does it fast."""
-    if name != "bfloat16":
-        return None
-    if device.type == "cuda":
-        return torch.bfloat16
-    fast = getattr(torch.backends.mkldnn, "is_available", lambda: False)() and _cpu_has_bf16()
-    return torch.bfloat16 if device.type == "cpu" and fast else None
-
-
-def _cpu_has_bf16() -> bool:
-    try:
-        flags = open("/proc/cpuinfo").read()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
 def _padded(shape: tuple[int, int, int], divisor: tuple[int, int, int],
