@@ -72,6 +72,15 @@ BIG_MM = 10.0
 INFERENCE_PATCH = PATCH
 
 
+def architecture_of(model: Path) -> dict[str, Any]:
+    """The shipped network's architecture, with the smoothed input a run's training.json records."""
+    arch: dict[str, Any] = {"name": "unet3d", "in_channels": 2, "out_channels": 4, "widths": [16, 32, 64, 128]}
+    record = model / "training.json"
+    trained = json.loads(record.read_text()).get("architecture", {}) if record.is_file() else {}
+    arch.update({k: list(v) for k, v in trained.items() if k in ("smooth_channels", "smooth_sigma_vox")})
+    return arch
+
+
 def manifest_doc(model: Path, threshold: float, min_volume: float, gates: tuple[float, float],
                  seed: float | None = None, elongation: float | None = None,
                  mirror: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -81,7 +90,7 @@ def manifest_doc(model: Path, threshold: float, min_volume: float, gates: tuple[
         "task": "segmentation", "format": "state-dict", "entry": "weights.pt",
         "files": [{"path": "weights.pt", "sha256": sha256_of(model / "weights.pt"),
                    "size": (model / "weights.pt").stat().st_size}],
-        "architecture": {"name": "unet3d", "in_channels": 2, "out_channels": 4, "widths": [16, 32, 64, 128]},
+        "architecture": architecture_of(model),
         "input": {"spacing_zyx": list(SPACING), "windows": [[w.low, w.high] for w in WINDOWS], "modalities": ["CT"]},
         "inference": {"patch_zyx": list(INFERENCE_PATCH), "overlap": 0.25, "sigma_scale": 0.125, "dtype": "bfloat16",
                       "mirror_axes": list(mirror)},

@@ -17,6 +17,7 @@ from viewer.synth.phantom import Phantom, PhantomParams, generate_phantom
 
 SPACING = (2.5, 1.4, 1.4)  # (z, y, x) mm: the model's grid
 WINDOWS = (Window(-1000.0, 400.0), Window(-100.0, 240.0))
+LIVER_CHANNEL = 1  # the soft-tissue window, where a metastasis is darker than the liver
 PATCH = (24, 80, 80)
 N_CLASSES = 4
 TRAIN_SEEDS, VALIDATION_SEEDS, EVALUATION_SEEDS = 1_000, 10_000, 20_000

@@ -5,8 +5,9 @@
 Fine-tune from earlier weights with ``--init FILE`` (a weights.pt or a checkpoint.pt of this
 script; loaded with weights_only=True); the card of the model says which chain made its weights.
 
-Seeded (phantoms, sampling, initial weights). On this project's 2-core CPU, bf16 autocast, about
-0.8 s per step (3500 steps ~ 50 min plus ~2 min of phantom generation); on a CUDA GPU, minutes:
+Seeded (phantoms, sampling, initial weights). bf16 autocast where the hardware does it fast (CUDA,
+AMX or AVX-512 BF16), else float32 (an AMD EPYC without them: 1.5 s per step of batch 2,
+channels-last; emulated bf16 would take a minute). On this project's Xeon, bf16, about 0.8 s per step (3500 steps ~ 50 min plus ~2 min of phantom generation); on a CUDA GPU, minutes:
 there give ``--workers`` (phantoms are made in that many processes, ahead of need, with the same
 result as without) and a larger ``--batch``. ``--minutes`` fixes the step count at the end of the
 warm-up from the speed so far (training.json records it, and the command that reproduces the run).
@@ -35,6 +36,8 @@ from lesion_data import (  # noqa: E402
     PATCH,
     TRAIN_SEEDS,
     TRAINING_CONTRAST_HU,
+    LIVER_CHANNEL,
+    WINDOWS,
     Case,
     Sampling,
     check_training_seeds,
@@ -43,6 +46,7 @@ from lesion_data import (  # noqa: E402
     training_params,
 )
 
+from viewer.inference.device import autocast_dtype  # noqa: E402
 from viewer.inference.network import UNet3D  # noqa: E402
 
 CLASS_WEIGHTS = (1.0, 1.0, 1.0, 4.0)
@@ -133,11 +137,27 @@ class Phantoms:
             self.pool.terminate()
 
 
+FIRST_CONV = "down.0.0.weight"
+
+
 def load_init(model: UNet3D, path: Path) -> None:
-    """Start from earlier weights (fp16 weights.pt or a checkpoint), tensors only."""
+    """Start from earlier weights (fp16 weights.pt or a checkpoint), tensors only. Weights of a
+    network with fewer input channels (one without --smooth) get zero weights for the channels
+    added, so the network starts out computing what the earlier one did."""
+    state = state_of(path)
+    first = model.state_dict()[FIRST_CONV]
+    old = state[FIRST_CONV]
+    if old.shape[1] < first.shape[1] and old.shape[2:] == first.shape[2:] and old.shape[0] == first.shape[0]:
+        state[FIRST_CONV] = torch.cat([old, old.new_zeros(old.shape[0], first.shape[1] - old.shape[1],
+                                                          *old.shape[2:])], dim=1)
+    model.load_state_dict(state)
+
+
+def state_of(path: Path) -> dict[str, torch.Tensor]:
+    """float32 tensors of a weights.pt or a checkpoint.pt."""
     state = torch.load(path, map_location="cpu", weights_only=True)
     state = state.get("model", state)
-    model.load_state_dict({k: v.float() for k, v in state.items()})
+    return {k: v.float() for k, v in state.items()}
 
 
 def main() -> None:
@@ -175,6 +195,9 @@ def main() -> None:
     ap.add_argument("--mirror", type=float, default=0.0,
                     help="share of patches mirrored left-right, so the network learns both sides alike (then "
                          "mirrored passes at inference can help; runs up to N had none)")
+    ap.add_argument("--smooth", type=float, nargs=3, default=None, metavar=("Z", "Y", "X"),
+                    help="feed the network a copy of the liver window smoothed by a Gaussian of these sigmas "
+                         "(voxels), beside it (with --init from a network without: its weights zero at first)")
     ap.add_argument("--patch", type=int, nargs=3, default=list(PATCH), help="patch size z y x (voxels)")
     ap.add_argument("--channels-last", action="store_true",
                     help="network and patches channels-last (NDHWC), as the runner predicts: on this project's "
@@ -207,7 +230,7 @@ def main() -> None:
     t0 = time.time()
     phantoms = Phantoms(args.first_seed, args.faint, not args.metastases_both_lobes, args.workers)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    amp = torch.bfloat16
+    amp = autocast_dtype("bfloat16", device)
     args.work.mkdir(parents=True, exist_ok=True)
     log = open(args.work / "log.jsonl", "a")
     cases = [phantoms.take() for _ in range(args.cases)]
@@ -215,7 +238,7 @@ def main() -> None:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # one patch size: let cuDNN pick its fastest kernels
 
-    model = UNet3D(in_channels=2, out_channels=N_CLASSES)
+    model = UNet3D(**architecture(args))
     if args.init is not None:
         load_init(model, args.init)
     model = model.to(device)
@@ -242,7 +265,7 @@ def main() -> None:
         # drawn only when asked for, so that runs without --mirror keep their random stream
         flips = torch.from_numpy(rng.random(len(where)) < args.mirror).to(device) if args.mirror > 0 else None
         x = mirrored(x, flips).contiguous(memory_format=layout)
-        with torch.autocast(device.type, dtype=amp):
+        with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
             logits = model(x)
         loss, dice = loss_fn(logits.float(), mirrored(y, flips))
         if args.hard > 0 or how.by_miss:  # on the case's own voxels: y as sampled, the logits mirrored back
@@ -269,6 +292,14 @@ def main() -> None:
     log.close()
 
 
+def architecture(args: argparse.Namespace) -> dict[str, object]:
+    """The network's constructor arguments, as the manifest's "architecture" records them."""
+    arch: dict[str, object] = {"in_channels": len(WINDOWS), "out_channels": N_CLASSES}
+    if args.smooth is not None:
+        arch.update(smooth_channels=(LIVER_CHANNEL,), smooth_sigma_vox=tuple(args.smooth))
+    return arch
+
+
 def fp16_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The weights to ship: fp16 on the CPU, in the standard layout whatever the run trained in."""
     return {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in model.state_dict().items()}
@@ -282,7 +313,8 @@ def save_weights(model: UNet3D, args: argparse.Namespace, seconds: float, device
     record = {"steps": args.steps, "batch": args.batch, "patch_zyx": list(args.patch), "lr": args.lr,
               "warmup": args.warmup, "seed": args.seed, "first_seed": args.first_seed,
               "phantoms_used": next_seed - args.first_seed, "minutes": round(seconds / 60, 1),
-              "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
+              "device": str(device), "autocast": str(autocast_dtype("bfloat16", device) or "float32").removeprefix("torch."),
+              "architecture": {"name": "unet3d", **architecture(args)}, "torch": torch.__version__, "threads": torch.get_num_threads(),
               "init": str(args.init) if args.init else None, "metastases_both_lobes": args.metastases_both_lobes,
               "faint": args.faint, "mirror": args.mirror, "channels_last": args.channels_last,
               "sampling": {"lesion": args.lesion, "per_lesion": args.per_lesion, "by_miss": args.by_miss, "hard": args.hard,
