@@ -131,12 +131,14 @@ def predict(net: torch.nn.Module, tile_input: TileInput, shape: tuple[int, int, 
                 soft += _softmax(net, batch.flip(dims), autocast).flip(dims)
             if mirror_axes:
                 soft /= 1 + len(mirror_axes)
-            out = torch.stack([soft[:, g].sum(dim=1) for g in groups], dim=1)  # (tiles, groups, *patch)
+            # (tiles, groups, *patch); a group of one class is a view, not a sum: summing one channel
+            # of a channels-last tensor took longer than the blending
+            out = torch.stack([soft[:, g[0]] if len(g) == 1 else soft[:, g].sum(dim=1) for g in groups], dim=1)
             for n, (box, tile_out) in enumerate(zip(chunk, out.to(where)), start=first + 1):  # one copy per call
                 za, ya, xa = (a / t[b] for a, t, b in zip(axes_t, totals_t, box))
                 share = za[:, None, None] * ya[None, :, None] * xa[None, None, :]
                 for total, group_prob in zip(sums, tile_out):
-                    total[box] += group_prob * share
+                    total[box].addcmul_(group_prob, share)  # in place: no tile-sized temporary
                 if on_tile is not None:
                     on_tile(n, len(boxes))
     return [t.cpu().numpy() for t in sums]  # on the CPU: the same memory, no copy
