@@ -8,6 +8,10 @@
     .venv/bin/python models/training/evaluate.py evaluate --cases 16    # held-out seeds and ranges
         (--first-seed 30000 ... 90000: another held-out set; seeds from 90016 on were never
         looked at)
+    .venv/bin/python models/training/evaluate.py confirm --cases 48 --model DIR   # before any held-out
+        set: a calibrated candidate on 48 validation phantoms with the held-out ranges (seeds
+        15000 on), at its own operating point, and the rule on those and the usual ones together;
+        writes DIR/confirmation.json
     .venv/bin/python models/training/evaluate.py pool A.json B.json     # several held-out sets as one
 
 The operating point is chosen on the validation seeds only, never on the evaluation seeds.
@@ -36,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lesion_data import (  # noqa: E402
     EVALUATION_SEEDS,
     HELD_OUT_END,
+    HELD_OUT_LIKE_SEEDS,
     PATCH,
     SPACING,
     VALIDATION_SEEDS,
@@ -327,13 +332,35 @@ def calibrate(model: Path, n: int, cache: Path | None, mirror: tuple[str, ...] =
     print(json.dumps(best, indent=2))
 
 
+def confirm(model: Path, n: int, cache: Path | None) -> dict[str, Any]:
+    """A calibrated model on ``n`` validation phantoms with the held-out ranges: scored at its own
+    operating point, and the rule re-run on those and the ``n`` usual validation phantoms together
+    (a candidate ships only if it leads there too; then the held-out sets are scored)."""
+    runner = Runner(parse(json.loads((model / "manifest.json").read_text()), model), "cpu")
+    usual = probability_maps(runner, range(VALIDATION_SEEDS, VALIDATION_SEEDS + n), validation_params, cache)
+    like = probability_maps(runner, range(HELD_OUT_LIKE_SEEDS, HELD_OUT_LIKE_SEEDS + n), evaluation_params, cache)
+    own = [_score_at_manifest(c, runner) for c in like]
+    both = sweep(usual + like, runner)
+    record = {"held_out_like_seeds": [HELD_OUT_LIKE_SEEDS, HELD_OUT_LIKE_SEEDS + n - 1],
+              "validation_seeds": [VALIDATION_SEEDS, VALIDATION_SEEDS + n - 1],
+              "own_point_on_held_out_like": summary(own), "rule_on_both": choose(both),
+              "tradeoff_on_both": tradeoff(both), "mirror_axes": list(runner.manifest.inference.mirror_axes)}
+    (model / "confirmation.json").write_text(json.dumps(record, indent=2) + "\n")
+    print(json.dumps({k: record[k] for k in ("own_point_on_held_out_like", "rule_on_both")}, indent=2))
+    return record
+
+
+def _score_at_manifest(c: Case, runner: Runner) -> dict[str, Any]:
+    findings = findings_from_probability(c.prob, c.grid_affine, c.volume, runner.manifest, c.organs)
+    return score(overlaps(findings, c.phantom, c.truth_long_mm), np.ones(len(findings), bool))
+
+
 def evaluate(model: Path, n: int, out: Path | None, cache: Path | None, first: int = EVALUATION_SEEDS) -> None:
     runner = Runner(parse(json.loads((model / "manifest.json").read_text()), model), "cpu")
     maps = probability_maps(runner, range(first, first + n), evaluation_params, cache)
     cases = []
     for c in maps:
-        findings = findings_from_probability(c.prob, c.grid_affine, c.volume, runner.manifest, c.organs)
-        scored = score(overlaps(findings, c.phantom, c.truth_long_mm), np.ones(len(findings), bool))
+        scored = _score_at_manifest(c, runner)
         facts = lesion_facts(c.phantom, c.prob)
         assert set(facts) == {les["label"] for les in scored["lesions"]}, "truth labels disagree"
         for lesion in scored["lesions"]:
@@ -375,7 +402,7 @@ def pool(files: list[Path]) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=["calibrate", "evaluate", "pool"])
+    ap.add_argument("command", choices=["calibrate", "confirm", "evaluate", "pool"])
     ap.add_argument("files", nargs="*", type=Path, help="pool: evaluation.json files to score as one set")
     ap.add_argument("--cases", type=int, default=None)
     ap.add_argument("--out", type=Path, default=None)
@@ -402,6 +429,8 @@ def main() -> None:
         print(json.dumps(pool(args.files), indent=2))
     elif args.command == "calibrate":
         calibrate(args.model, args.cases or 8, args.cache, mirror)
+    elif args.command == "confirm":
+        confirm(args.model, args.cases or 48, args.cache)
     else:
         evaluate(args.model, args.cases or 20, args.out, args.cache, args.first_seed)
 

@@ -6,9 +6,10 @@ Fine-tune from earlier weights with ``--init FILE`` (a weights.pt or a checkpoin
 script; loaded with weights_only=True); the card of the model says which chain made its weights.
 
 Seeded (phantoms, sampling, initial weights). bf16 autocast where the hardware does it fast (CUDA,
-AMX or AVX-512 BF16), else float32 (an AMD EPYC without them: 1.5 s per step of batch 2,
-channels-last; emulated bf16 would take a minute). On this project's Xeon, bf16, about 0.8 s per step (3500 steps ~ 50 min plus ~2 min of phantom generation); on a CUDA GPU, minutes:
-there give ``--workers`` (phantoms are made in that many processes, ahead of need, with the same
+AMX or AVX-512 BF16), else float32: emulated bf16 would take a minute per step. On this project's
+Intel Xeon (AMX), bf16, about 0.8 s per step of batch 2 (3500 steps ~ 50 min plus ~2 min of
+phantom generation; 0.36 s channels-last); on an AMD EPYC without AMX, float32 channels-last,
+about 1.7 s. On a CUDA GPU, minutes: there give ``--workers`` (phantoms are made in that many processes, ahead of need, with the same
 result as without) and a larger ``--batch``. ``--minutes`` fixes the step count at the end of the
 warm-up from the speed so far (training.json records it, and the command that reproduces the run).
 Writes weights.pt (fp16 state dict, loadable with torch.load(weights_only=True)) and training.json.
@@ -32,11 +33,11 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lesion_data import (  # noqa: E402
     FAINT_CONTRAST_HU,
+    LIVER_CHANNEL,
     N_CLASSES,
     PATCH,
     TRAIN_SEEDS,
     TRAINING_CONTRAST_HU,
-    LIVER_CHANNEL,
     WINDOWS,
     Case,
     Sampling,
