@@ -65,7 +65,6 @@ def main() -> None:
     from viewer.inference.device import autocast_dtype
 
     runner = Runner(manifest, args.device, args.tiles_per_call)
-    computed = autocast_dtype(manifest.inference.dtype, torch.device(args.device)) or torch.float32
     runs = []
     for _ in range(args.repeat):
         base = reset_peak()
@@ -80,6 +79,7 @@ def main() -> None:
             "gpu_peak_memory_x_volume": round(torch.cuda.max_memory_allocated() / volume.nbytes, 2)
             if torch.cuda.is_available() else None,
             "findings": len(result.findings), "notes": list(result.notes)})
+    computed = autocast_dtype(manifest.inference.dtype, torch.device(result.device)) or torch.float32  # as run
     print(json.dumps({
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                    f"torch {torch.__version__}, {torch.get_num_threads()} threads",

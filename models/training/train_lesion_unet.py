@@ -6,11 +6,11 @@ Fine-tune from earlier weights with ``--init FILE`` (a weights.pt or a checkpoin
 script; loaded with weights_only=True); the card of the model says which chain made its weights.
 
 Seeded (phantoms, sampling, initial weights). bf16 autocast where the hardware does it fast (CUDA,
-AMX or AVX-512 BF16), else float32: emulated bf16 would take a minute per step. On this project's
-Intel Xeon (AMX), bf16, about 0.8 s per step of batch 2 (3500 steps ~ 50 min plus ~2 min of
-phantom generation; 0.36 s channels-last); on an AMD EPYC without AMX, float32 channels-last,
-about 1.7 s. On a CUDA GPU, minutes: there give ``--workers`` (phantoms are made in that many processes, ahead of need, with the same
-result as without) and a larger ``--batch``. ``--minutes`` fixes the step count at the end of the
+AMX or AVX-512 BF16), else float32 (``--autocast`` overrides): emulated bf16 would take a minute
+per step. On an Intel Xeon with AMX, bf16 channels-last, about 0.36 s per step of batch 2 (run
+A's code took 0.8 s); on an AMD EPYC without AMX, float32 channels-last, about 1.5-1.7 s. On a
+CUDA GPU, minutes: there give ``--workers`` (phantoms are made in that many processes, ahead of
+need, with the same result as without) and a larger ``--batch``. ``--minutes`` fixes the step count at the end of the
 warm-up from the speed so far (training.json records it, and the command that reproduces the run).
 Writes weights.pt (fp16 state dict, loadable with torch.load(weights_only=True)) and training.json.
 """
@@ -199,6 +199,9 @@ def main() -> None:
     ap.add_argument("--smooth", type=float, nargs=3, default=None, metavar=("Z", "Y", "X"),
                     help="feed the network a copy of the liver window smoothed by a Gaussian of these sigmas "
                          "(voxels), beside it (with --init from a network without: its weights zero at first)")
+    ap.add_argument("--autocast", choices=["auto", "bfloat16", "float32"], default="auto",
+                    help="auto: bfloat16 where the hardware does it fast, else float32 (training.json records "
+                         "which); give bfloat16 to remake a bf16 run on a CPU that only emulates it (slow)")
     ap.add_argument("--patch", type=int, nargs=3, default=list(PATCH), help="patch size z y x (voxels)")
     ap.add_argument("--channels-last", action="store_true",
                     help="network and patches channels-last (NDHWC), as the runner predicts: on this project's "
@@ -231,7 +234,7 @@ def main() -> None:
     t0 = time.time()
     phantoms = Phantoms(args.first_seed, args.faint, not args.metastases_both_lobes, args.workers)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    amp = autocast_dtype("bfloat16", device)
+    amp = precision(args.autocast, device)
     args.work.mkdir(parents=True, exist_ok=True)
     log = open(args.work / "log.jsonl", "a")
     cases = [phantoms.take() for _ in range(args.cases)]
@@ -293,6 +296,13 @@ def main() -> None:
     log.close()
 
 
+def precision(choice: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``--autocast`` (None: float32)."""
+    if choice == "auto":
+        return autocast_dtype("bfloat16", device)
+    return torch.bfloat16 if choice == "bfloat16" else None
+
+
 def architecture(args: argparse.Namespace) -> dict[str, object]:
     """The network's constructor arguments, as the manifest's "architecture" records them."""
     arch: dict[str, object] = {"in_channels": len(WINDOWS), "out_channels": N_CLASSES}
@@ -314,7 +324,7 @@ def save_weights(model: UNet3D, args: argparse.Namespace, seconds: float, device
     record = {"steps": args.steps, "batch": args.batch, "patch_zyx": list(args.patch), "lr": args.lr,
               "warmup": args.warmup, "seed": args.seed, "first_seed": args.first_seed,
               "phantoms_used": next_seed - args.first_seed, "minutes": round(seconds / 60, 1),
-              "device": str(device), "autocast": str(autocast_dtype("bfloat16", device) or "float32").removeprefix("torch."),
+              "device": str(device), "autocast": str(precision(args.autocast, device) or "float32").removeprefix("torch."),
               "architecture": {"name": "unet3d", **architecture(args)}, "torch": torch.__version__, "threads": torch.get_num_threads(),
               "init": str(args.init) if args.init else None, "metastases_both_lobes": args.metastases_both_lobes,
               "faint": args.faint, "mirror": args.mirror, "channels_last": args.channels_last,

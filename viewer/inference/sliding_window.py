@@ -138,7 +138,7 @@ def predict(net: torch.nn.Module, tile_input: TileInput, shape: tuple[int, int, 
                 za, ya, xa = (a / t[b] for a, t, b in zip(axes_t, totals_t, box))
                 share = za[:, None, None] * ya[None, :, None] * xa[None, None, :]
                 for total, group_prob in zip(sums, tile_out):
-                    total[box].addcmul_(group_prob, share)  # in place: no tile-sized temporary
+                    total[box].addcmul_(group_prob, share)  # in place: fewer tile-sized temporaries
                 if on_tile is not None:
                     on_tile(n, len(boxes))
     return [t.cpu().numpy() for t in sums]  # on the CPU: the same memory, no copy
