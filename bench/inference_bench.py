@@ -81,10 +81,10 @@ def main() -> None:
             "findings": len(result.findings), "notes": list(result.notes)})
     computed = autocast_dtype(manifest.inference.dtype, torch.device(result.device)) or torch.float32  # as run
     print(json.dumps({
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        "machine": f"{_cpu_model()}, {os.cpu_count()} cores, "
                    f"torch {torch.__version__}, {torch.get_num_threads()} threads",
         "device": result.device, "dtype": manifest.inference.dtype,
-        "computed_in": str(computed).removeprefix("torch."), "cpu": _cpu_model(), "shape_kji": list(volume.shape),
+        "computed_in": str(computed).removeprefix("torch."), "shape_kji": list(volume.shape),
         "mirror_axes": list(manifest.inference.mirror_axes),
         "tiles_per_call": args.tiles_per_call, "cudnn_benchmark": args.cudnn_benchmark,
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,

@@ -78,11 +78,11 @@ INFERENCE_PATCH = PATCH
 
 
 def architecture_of(model: Path) -> dict[str, Any]:
-    """The shipped network's architecture, with the smoothed input a run's training.json records."""
+    """The network's architecture: what the run's training.json records (runs since session 12),
+    over the shipped network's defaults."""
     arch: dict[str, Any] = {"name": "unet3d", "in_channels": 2, "out_channels": 4, "widths": [16, 32, 64, 128]}
     record = model / "training.json"
-    trained = json.loads(record.read_text()).get("architecture", {}) if record.is_file() else {}
-    arch.update({k: list(v) for k, v in trained.items() if k in ("smooth_channels", "smooth_sigma_vox")})
+    arch.update(json.loads(record.read_text()).get("architecture", {}) if record.is_file() else {})
     return arch
 
 

@@ -145,20 +145,14 @@ def load_init(model: UNet3D, path: Path) -> None:
     """Start from earlier weights (fp16 weights.pt or a checkpoint), tensors only. Weights of a
     network with fewer input channels (one without --smooth) get zero weights for the channels
     added, so the network starts out computing what the earlier one did."""
-    state = state_of(path)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = {k: v.float() for k, v in state.get("model", state).items()}
     first = model.state_dict()[FIRST_CONV]
     old = state[FIRST_CONV]
     if old.shape[1] < first.shape[1] and old.shape[2:] == first.shape[2:] and old.shape[0] == first.shape[0]:
         state[FIRST_CONV] = torch.cat([old, old.new_zeros(old.shape[0], first.shape[1] - old.shape[1],
                                                           *old.shape[2:])], dim=1)
     model.load_state_dict(state)
-
-
-def state_of(path: Path) -> dict[str, torch.Tensor]:
-    """float32 tensors of a weights.pt or a checkpoint.pt."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    state = state.get("model", state)
-    return {k: v.float() for k, v in state.items()}
 
 
 def main() -> None:
