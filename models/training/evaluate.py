@@ -8,9 +8,6 @@
     .venv/bin/python models/training/evaluate.py evaluate --cases 16    # held-out seeds and ranges
         (--first-seed 30000 ... 90000: another held-out set; seeds from 90016 on were never
         looked at)
-    .venv/bin/python models/training/evaluate.py extent --cases 48 --model DIR    # after calibrate: on the
-        validation seeds at the manifest's operating point, whether and how findings in the liver are
-        outlined again from the CT (output.grow); writes it into the manifest, and extent.json
     .venv/bin/python models/training/evaluate.py confirm --cases 48 --model DIR   # before any held-out
         set: a calibrated candidate on 48 validation phantoms with the held-out ranges (seeds
         15000 on), at its own operating point, and the rule on those and the usual ones together;
@@ -55,7 +52,7 @@ from lesion_data import (  # noqa: E402
 from viewer.core.measurements import recist  # noqa: E402
 from viewer.core.volume import SeriesMeta, Volume  # noqa: E402
 from viewer.inference.loading import sha256_of  # noqa: E402
-from viewer.inference.manifest import GrowSpec, InferenceSpec, ManifestError, ModelManifest, parse  # noqa: E402
+from viewer.inference.manifest import InferenceSpec, ManifestError, parse  # noqa: E402
 from viewer.inference.postprocess import findings_from_probability, lesion_candidates  # noqa: E402
 from viewer.inference.preprocess import model_grid  # noqa: E402
 from viewer.inference.runner import Runner  # noqa: E402
@@ -72,10 +69,6 @@ MIN_VOLUMES = (0.0, 30.0, 60.0, 120.0, 200.0, 300.0)  # mm3; a 10 mm sphere is 5
 LIVER_GATES = (0.0, 0.3, 0.5, 0.7, 0.85)
 LUNG_GATES = (0.0, 0.5, 0.7, 0.85, 0.95)
 ELONGATIONS = (None, 1.3, 1.4, 1.5, 1.7, 2.0)  # maximal 3-D diameter / diameter of a sphere of its volume
-# output.grow tried by ``extent`` on the liver's findings (the other GrowSpec fields keep their defaults)
-GROW_LEVELS = (0.4, 0.5)
-GROW_RATIOS = (1.5, 2.0, 2.5)
-GROW_WEIGHTS = (0.15, 0.25)
 VERSION = "1.6.0"
 BIG_MM = 10.0
 # Tiles the size of the training patches: GroupNorm normalises over each tile, so a tile of another
@@ -339,31 +332,6 @@ def calibrate(model: Path, n: int, cache: Path | None, mirror: tuple[str, ...] =
     print(json.dumps(best, indent=2))
 
 
-def extent(model: Path, n: int, cache: Path | None) -> dict[str, Any]:
-    """Choose ``output.grow`` on the validation seeds at the manifest's operating point, by the
-    rule (ties: no growth). Growth only outlines findings again, so it scarcely moves sensitivity
-    and false positives; Dice per case decides."""
-    path = model / "manifest.json"
-    doc = json.loads(path.read_text())
-    runner = Runner(parse(doc, model), "cpu")
-    maps = probability_maps(runner, range(VALIDATION_SEEDS, VALIDATION_SEEDS + n), validation_params, cache)
-    options: list[dict[str, Any] | None] = [None]
-    options += [{"organ": 1, "level": level, "min_ratio": ratio, "weight": weight}
-                for level, ratio, weight in itertools.product(GROW_LEVELS, GROW_RATIOS, GROW_WEIGHTS)]
-    rows = []
-    for option in options:
-        grow = None if option is None else GrowSpec(**option)
-        manifest = dataclasses.replace(runner.manifest, output=dataclasses.replace(runner.manifest.output, grow=grow))
-        rows.append({"grow": option, **summary([_score_at_manifest(c, manifest) for c in maps])})
-        print(json.dumps({k: rows[-1][k] for k in ("grow", "sensitivity_ge_10mm", "dice_per_case_mean")}), flush=True)
-    best = choose(rows)
-    doc["output"]["grow"] = best["grow"]
-    path.write_text(json.dumps(doc, indent=2) + "\n")
-    record = {"chosen": best, "rows": rows, "validation_seeds": [VALIDATION_SEEDS, VALIDATION_SEEDS + n - 1]}
-    (model / "extent.json").write_text(json.dumps(record, indent=2) + "\n")
-    return record
-
-
 def confirm(model: Path, n: int, cache: Path | None) -> dict[str, Any]:
     """A calibrated model on ``n`` validation phantoms with the held-out ranges: scored at its own
     operating point, and the rule re-run on those and the ``n`` usual validation phantoms together
@@ -371,7 +339,7 @@ def confirm(model: Path, n: int, cache: Path | None) -> dict[str, Any]:
     runner = Runner(parse(json.loads((model / "manifest.json").read_text()), model), "cpu")
     usual = probability_maps(runner, range(VALIDATION_SEEDS, VALIDATION_SEEDS + n), validation_params, cache)
     like = probability_maps(runner, range(HELD_OUT_LIKE_SEEDS, HELD_OUT_LIKE_SEEDS + n), evaluation_params, cache)
-    own = [_score_at_manifest(c, runner.manifest) for c in like]
+    own = [_score_at_manifest(c, runner) for c in like]
     both = sweep(usual + like, runner)
     record = {"held_out_like_seeds": [HELD_OUT_LIKE_SEEDS, HELD_OUT_LIKE_SEEDS + n - 1],
               "validation_seeds": [VALIDATION_SEEDS, VALIDATION_SEEDS + n - 1],
@@ -382,8 +350,8 @@ def confirm(model: Path, n: int, cache: Path | None) -> dict[str, Any]:
     return record
 
 
-def _score_at_manifest(c: Case, manifest: ModelManifest) -> dict[str, Any]:
-    findings = findings_from_probability(c.prob, c.grid_affine, c.volume, manifest, c.organs)
+def _score_at_manifest(c: Case, runner: Runner) -> dict[str, Any]:
+    findings = findings_from_probability(c.prob, c.grid_affine, c.volume, runner.manifest, c.organs)
     return score(overlaps(findings, c.phantom, c.truth_long_mm), np.ones(len(findings), bool))
 
 
@@ -392,7 +360,7 @@ def evaluate(model: Path, n: int, out: Path | None, cache: Path | None, first: i
     maps = probability_maps(runner, range(first, first + n), evaluation_params, cache)
     cases = []
     for c in maps:
-        scored = _score_at_manifest(c, runner.manifest)
+        scored = _score_at_manifest(c, runner)
         facts = lesion_facts(c.phantom, c.prob)
         assert set(facts) == {les["label"] for les in scored["lesions"]}, "truth labels disagree"
         for lesion in scored["lesions"]:
@@ -405,8 +373,7 @@ def evaluate(model: Path, n: int, out: Path | None, cache: Path | None, first: i
               "min_volume_mm3": spec.min_volume_mm3, "min_gate_fraction": list(spec.min_gate_fraction),
               "max_elongation": spec.max_elongation, "missed_ge_10mm": missed, "cases": cases,
               "patch": list(runner.manifest.inference.patch_zyx),  # the tile it predicted on
-              "mirror_axes": list(runner.manifest.inference.mirror_axes),
-              "grow": dataclasses.asdict(spec.grow) if spec.grow is not None else None}
+              "mirror_axes": list(runner.manifest.inference.mirror_axes)}
     if out is not None:
         out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result["summary"], indent=2))
@@ -427,9 +394,6 @@ def pool(files: list[Path]) -> dict[str, Any]:
                                              "max_elongation")]) for d in docs}
     if len(points) > 1:
         raise ValueError(f"these sets were scored at different operating points: {sorted(points)}")
-    grows = {json.dumps(d.get("grow")) for d in docs}
-    if len(grows) > 1:
-        raise ValueError(f"these sets were outlined with different output.grow: {sorted(grows)}")
     mirrors = {tuple(d.get("mirror_axes", [])) for d in docs}
     if len(mirrors) > 1:
         raise ValueError(f"these sets were predicted with different mirrored passes: {sorted(mirrors)}")
@@ -438,7 +402,7 @@ def pool(files: list[Path]) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=["calibrate", "extent", "confirm", "evaluate", "pool"])
+    ap.add_argument("command", choices=["calibrate", "confirm", "evaluate", "pool"])
     ap.add_argument("files", nargs="*", type=Path, help="pool: evaluation.json files to score as one set")
     ap.add_argument("--cases", type=int, default=None)
     ap.add_argument("--out", type=Path, default=None)
@@ -465,8 +429,6 @@ def main() -> None:
         print(json.dumps(pool(args.files), indent=2))
     elif args.command == "calibrate":
         calibrate(args.model, args.cases or 8, args.cache, mirror)
-    elif args.command == "extent":
-        extent(args.model, args.cases or 48, args.cache)
     elif args.command == "confirm":
         confirm(args.model, args.cases or 48, args.cache)
     else:

@@ -186,7 +186,3 @@ def test_held_out_sets_pool_case_by_case(tmp_path: Path) -> None:
     mirrored.write_text(json.dumps({**b, "seeds": [40000, 40002], "mirror_axes": ["x"]}))
     with pytest.raises(ValueError, match="mirrored"):  # the same operating point on other maps
         evaluate.pool([files[0], mirrored])
-    grown = tmp_path / "grown.json"
-    grown.write_text(json.dumps({**b, "seeds": [50000, 50002], "grow": {"organ": 1, "level": 0.4}}))
-    with pytest.raises(ValueError, match="output.grow"):  # the same maps, other outlines
-        evaluate.pool([files[0], grown])

@@ -93,33 +93,6 @@ class InferenceSpec:
 
 
 @dataclass(frozen=True)
-class GrowSpec:
-    """Outline the findings in one organ again from the CT: a faint lesion may be found only in
-    part (a core the network is sure of, inside a larger, barely darker whole). Around such a
-    finding the lesion's radius is fitted by its contrast with the organ, and the finding becomes
-    the region of the smoothed CT darker than ``level`` of the way from the lesion's HU to the
-    organ's (the edge of a blurred step lies half-way). It never adds or removes a finding."""
-
-    organ: int  # gate label whose findings are grown (the liver)
-    level: float = 0.4  # the edge: this share of the way from the lesion's smoothed HU to the organ's
-    smooth_mm: float = 2.0  # Gaussian sigma of the smoothing, against noise
-    max_radius_mm: float = 25.0  # radii fitted up to this (a fit at the limit is not trusted)
-    min_ratio: float = 2.0  # grow only a finding whose fitted radius is this many times its own
-    min_contrast_hu: float = 3.0  # the organ must be this much brighter than the lesion
-    reach: float = 1.2  # the grown region stays within this many fitted radii of the core
-    weight: float = 0.25  # the fit scores contrast x (voxels counted) ** weight
-
-    def __post_init__(self) -> None:
-        checks = {"level": 0 < self.level < 1, "smooth_mm": self.smooth_mm >= 0,
-                  "max_radius_mm": self.max_radius_mm > 0, "min_ratio": self.min_ratio >= 1,
-                  "min_contrast_hu": self.min_contrast_hu >= 0, "reach": self.reach >= 1,
-                  "weight": 0 <= self.weight <= 1}
-        bad = [name for name, ok in checks.items() if not ok]  # NaN fails every check
-        if bad:
-            raise ManifestError(f"output.grow: {', '.join(bad)} out of range ({self})")
-
-
-@dataclass(frozen=True)
 class OutputSpec:
     """What the network returns and how lesions are cut out of it."""
 
@@ -137,12 +110,8 @@ class OutputSpec:
     # of its volume is not proposed (None: any shape). Vessels and tissue bands are long, the
     # tumours a model was trained on may be round; a model with irregular tumours leaves it None.
     max_elongation: float | None = None
-    grow: GrowSpec | None = None  # outline the findings of one gating organ again from the CT
 
     def __post_init__(self) -> None:
-        if self.grow is not None and self.grow.organ not in self.gate_labels:
-            raise ManifestError(f"output.grow.organ must be a gate label {list(self.gate_labels)}; "
-                                f"got {self.grow.organ}")
         if not any(label.lesion for label in self.labels):
             raise ManifestError("output.labels must mark at least one label as a lesion")
         if not 0 < self.threshold < 1:
@@ -252,26 +221,6 @@ def _gate_minimums(value: Any, gates: tuple[int, ...]) -> tuple[float, ...]:
                             f"got {value!r}") from exc
 
 
-def _grow(value: Any) -> GrowSpec | None:
-    """``output.grow``: absent or null, or an object of GrowSpec's fields (``organ`` required)."""
-    if value is None:
-        return None
-    if not isinstance(value, Mapping):
-        raise ManifestError(f"output.grow must be an object; got {value!r}")
-    fields = {f for f in GrowSpec.__dataclass_fields__}
-    unknown = set(value) - fields
-    if unknown:
-        raise ManifestError(f"output.grow has unknown fields {sorted(unknown)}; known: {sorted(fields)}")
-    if "organ" not in value:
-        raise ManifestError("output.grow needs organ (the gate label whose findings it outlines)")
-    try:
-        return GrowSpec(int(value["organ"]), **{k: float(v) for k, v in value.items() if k != "organ"})
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, ManifestError):
-            raise
-        raise ManifestError(f"output.grow must hold numbers; got {value!r}") from exc
-
-
 def parse(doc: Mapping[str, Any], folder: Path) -> ModelManifest:
     """Build a manifest from its JSON form (raises ManifestError naming the bad field)."""
     try:
@@ -294,8 +243,7 @@ def parse(doc: Mapping[str, Any], folder: Path) -> ModelManifest:
                                           bool(l.get("lesion", False))) for l in out["labels"]),
                               float(out.get("threshold", 0.5)), float(out.get("min_volume_mm3", 30.0)),
                               gates, _gate_minimums(out.get("min_gate_fraction", 0.0), gates),
-                              _optional(out.get("seed_threshold")), _optional(out.get("max_elongation")),
-                              _grow(out.get("grow"))),
+                              _optional(out.get("seed_threshold")), _optional(out.get("max_elongation"))),
             architecture=dict(doc.get("architecture", {})), licence=doc.get("licence", ""),
             training_data=doc.get("training_data", ""), intended_use=doc.get("intended_use", ""),
             folder=folder)

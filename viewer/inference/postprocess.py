@@ -12,9 +12,8 @@ from scipy import ndimage
 from viewer.core.findings import Finding, Origin, Provenance, RegionMask, new_uid
 from viewer.core.region_measure import measure_region
 from viewer.core.volume import Volume
-from viewer.inference.extent import box_padding, grow_to_contrast
 from viewer.inference.manifest import ModelManifest, OutputSpec
-from viewer.inference.preprocess import FILL_HU, resample_to
+from viewer.inference.preprocess import resample_to
 
 
 def _box_affine(affine: NDArray[np.float64], start_kji: NDArray[np.intp]) -> NDArray[np.float64]:
@@ -70,8 +69,6 @@ class Candidate:
     volume_mm3: float  # on the volume's grid
     organ: int  # the gating organ around it (0: none, or the model does not gate)
     gate_fraction: float  # that organ's share of the shell around it (1.0 without a gate)
-    box: tuple[slice, ...]  # the component on the model's grid: its box ...
-    mask: NDArray[np.bool_]  # ... and its voxels there
 
     @property
     def elongation(self) -> float:
@@ -98,13 +95,10 @@ def lesion_candidates(prob: NDArray[np.float32], grid_affine: NDArray[np.float64
     for n, obj in enumerate(ndimage.find_objects(labels), start=1):
         if obj is None:
             continue
-        component = labels[obj] == n
-        peak = float(prob[obj][component].max())
-        found = _finding(np.where(component, prob[obj], 0.0).astype(np.float32), obj, spec.threshold, peak,
-                         grid_affine, volume, manifest, kind)
+        found = _finding(prob, obj, n, labels, grid_affine, volume, manifest, kind)
         if found is not None:
             organ, share = (0, 1.0) if organs is None else organ_share(labels, n, obj, organs)
-            out.append(Candidate(found[0], peak, found[1], organ, share, obj, component))
+            out.append(Candidate(found[0], float(prob[obj][labels[obj] == n].max()), found[1], organ, share))
     return out
 
 
@@ -115,44 +109,20 @@ def findings_from_probability(prob: NDArray[np.float32], grid_affine: NDArray[np
     seed threshold, is big enough, not too long for its volume and, for a gating model, lies in one
     of its organs (liver, lung):
     ``organs`` holds the gating organ of each voxel (label value, 0 for none)."""
-    kept = [c for c in lesion_candidates(prob, grid_affine, volume, manifest, organs)
+    kept = [c.finding for c in lesion_candidates(prob, grid_affine, volume, manifest, organs)
             if c.passes(manifest.output, organs is not None)]
-    grow = manifest.output.grow
-    findings = [grown(c, prob, grid_affine, volume, manifest, organs)
-                if grow is not None and organs is not None and c.organ == grow.organ else c.finding for c in kept]
-    return sorted(findings, key=lambda f: -f.measurements.volume_ml)
+    return sorted(kept, key=lambda f: -f.measurements.volume_ml)
 
 
-def grown(c: Candidate, prob: NDArray[np.float32], grid_affine: NDArray[np.float64], volume: Volume,
-          manifest: ModelManifest, organs: NDArray[np.uint8]) -> Finding:
-    """``c`` outlined again from the CT as the manifest's ``output.grow`` says (viewer.inference.extent),
-    or ``c.finding`` where that keeps it as it is."""
-    spec = manifest.output.grow
-    assert spec is not None
-    spacing = tuple(float(v) for v in np.linalg.norm(grid_affine[:3, :3], axis=0)[::-1])
-    pad = box_padding(spec, spacing)  # type: ignore[arg-type]
-    box = tuple(slice(max(0, s.start - p), min(n, s.stop + p)) for s, p, n in zip(c.box, pad, prob.shape))
-    component = np.zeros(tuple(s.stop - s.start for s in box), dtype=bool)
-    component[tuple(slice(a.start - b.start, a.stop - b.start) for a, b in zip(c.box, box))] = c.mask
-    core = component & (prob[box] > 0.5)
-    start = np.array([s.start for s in box])
-    hu = resample_to(volume.array, volume.affine, _box_affine(grid_affine, start), component.shape,
-                     order=1, fill=FILL_HU)
-    mask = grow_to_contrast(component, core if core.any() else component, hu, organs[box] == spec.organ,
-                            spacing, spec)  # type: ignore[arg-type]
-    if mask is None:
-        return c.finding
-    found = _finding(mask.astype(np.float32), box, 0.5, c.peak, grid_affine, volume, manifest,
-                     c.finding.kind)
-    return c.finding if found is None else found[0]
-
-
-def _finding(local: NDArray[np.float32], obj: tuple[slice, ...], level: float, score: float,
+def _finding(prob: NDArray[np.float32], obj: tuple[slice, ...], n: int, labels: NDArray[np.int32],
              grid_affine: NDArray[np.float64], volume: Volume, manifest: ModelManifest,
              kind: str) -> tuple[Finding, float] | None:
-    """The finding whose voxels are ``local > level`` (values on the model-grid box ``obj``: one
-    component's probability, others zeroed, or its grown mask) on the volume's grid, with its volume
-    in mm3 there. ``score`` is its peak probability, what the seed threshold tests."""
+    """The component as a finding on the volume's grid, and its volume in mm3 there."""
+    spec = manifest.output
+    component = labels[obj] == n
+    score = float(prob[obj][component].max())  # the peak: what the seed threshold tests
+    # Resample this component's probability (others zeroed) onto the volume's grid, box only.
+    local = np.where(component, prob[obj], 0.0).astype(np.float32)
     start_model = np.array([s.start for s in obj])
     start, stop = _volume_box(obj, grid_affine, volume)
     shape = tuple(int(b - a) for a, b in zip(start, stop))
@@ -160,7 +130,7 @@ def _finding(local: NDArray[np.float32], obj: tuple[slice, ...], level: float, s
         return None
     resampled = resample_to(local, _box_affine(grid_affine, start_model), _box_affine(volume.affine, start),
                             shape, order=1, fill=0.0)  # type: ignore[arg-type]
-    mask = resampled > level
+    mask = resampled > spec.threshold
     if not mask.any():
         return None
     volume_mm3 = float(mask.sum()) * abs(float(np.linalg.det(volume.affine[:3, :3])))

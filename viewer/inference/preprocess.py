@@ -14,8 +14,6 @@ from numpy.typing import NDArray
 
 from viewer.core.volume import Volume
 
-FILL_HU = -1024.0  # air, outside the scanned volume
-
 
 @dataclass(frozen=True)
 class Window:

@@ -23,7 +23,7 @@ from viewer.inference.manifest import MIRROR_AXES, ModelManifest
 from viewer.inference.on_device import resample_linear
 from viewer.inference.on_device import window_channels as device_windows
 from viewer.inference.postprocess import findings_from_probability
-from viewer.inference.preprocess import FILL_HU, ModelGrid, Window, model_grid, resample_to, window_channels
+from viewer.inference.preprocess import ModelGrid, Window, model_grid, resample_to, window_channels
 from viewer.inference.sliding_window import Cancelled, TileInput, predict
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
@@ -32,6 +32,7 @@ ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
 # (docs/benchmarks.md).
 GPU_TILES_PER_CALL = 16
 CPU_TILES_PER_CALL = 2
+FILL_HU = -1024.0  # air, outside the scanned volume
 __all__ = ["Cancelled", "InferenceResult", "Runner"]
 
 
