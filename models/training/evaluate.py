@@ -13,6 +13,9 @@
         15000 on), at its own operating point, and the rule on those and the usual ones together;
         writes DIR/confirmation.json
     .venv/bin/python models/training/evaluate.py pool A.json B.json     # several held-out sets as one
+    .venv/bin/python models/training/evaluate.py ceiling --cases 48 --model DIR   # where Dice per case is
+        lost on the validation seeds (--held-out-like: seeds 15000 on): as found, with the found
+        lesions outlined exactly (metastases, nodules, all), and with every lesion found too
 
 The operating point is chosen on the validation seeds only, never on the evaluation seeds.
 ``--cache DIR`` keeps the probability maps (one file per seed; use one folder per weights file,
@@ -57,7 +60,7 @@ from viewer.inference.postprocess import findings_from_probability, lesion_candi
 from viewer.inference.preprocess import model_grid  # noqa: E402
 from viewer.inference.runner import Runner  # noqa: E402
 from viewer.synth import labels  # noqa: E402
-from viewer.synth.lesions import LIVER_METASTASIS  # noqa: E402
+from viewer.synth.lesions import LIVER_METASTASIS, LUNG_NODULE  # noqa: E402
 from viewer.synth.phantom import Phantom, generate_phantom  # noqa: E402
 
 MODEL = Path(__file__).resolve().parents[1] / "lesion-unet-synth"  # --model changes it
@@ -173,6 +176,36 @@ def score(o: Overlaps, keep: NDArray[np.bool_]) -> dict[str, Any]:
     false_pos = int((keep & (o.shared.sum(axis=1) == 0)).sum())
     voxels = {"truth": int(o.truth_voxels.sum()), "found": int(o.voxels[keep].sum()), "shared": int(o.shared[keep].sum())}
     return {"lesions": lesions, "false_positives": false_pos, "dice": _dice(voxels), "voxels": voxels}
+
+
+def ceiling(findings: list[Any], p: Phantom) -> dict[str, float]:
+    """Dice of one phantom as found, and as it would be with better outlines or detection: the
+    findings that touch a metastasis (a nodule, any lesion) replaced by the lesions they touch,
+    false positives kept; and, last, every lesion found and outlined (false positives kept)."""
+    truth = p.lesions > 0
+    kinds = {t.label: t.kind for t in p.truth}
+    drawn = []
+    for f in findings:
+        (k0, j0, i0), (k1, j1, i1) = f.region.bbox
+        mask = np.zeros(truth.shape, bool)
+        mask[k0:k1, j0:j1, i0:i1] = f.region.mask
+        drawn.append((mask, {int(t) for t in np.unique(p.lesions[mask]) if t}))
+    out = {}
+    for name, exact in (("as_found", set()), ("metastases_outlined", {LIVER_METASTASIS}),
+                        ("nodules_outlined", {LUNG_NODULE}), ("all_outlined", {LIVER_METASTASIS, LUNG_NODULE})):
+        pred = np.zeros(truth.shape, bool)
+        for mask, touched in drawn:
+            if any(kinds.get(t) in exact for t in touched):
+                pred |= np.isin(p.lesions, list(touched))
+            else:
+                pred |= mask
+        out[name] = _dice({"truth": int(truth.sum()), "found": int(pred.sum()), "shared": int((pred & truth).sum())})
+    false_pos = np.zeros(truth.shape, bool)
+    for mask, touched in drawn:
+        if not touched:
+            false_pos |= mask
+    out["all_found"] = _dice({"truth": int(truth.sum()), "found": int((truth | false_pos).sum()), "shared": int(truth.sum())})
+    return out
 
 
 def _dice(voxels: dict[str, int]) -> float:
@@ -350,6 +383,18 @@ def confirm(model: Path, n: int, cache: Path | None) -> dict[str, Any]:
     return record
 
 
+def ceilings(model: Path, n: int, cache: Path | None, held_out_like: bool) -> dict[str, Any]:
+    """Mean over ``n`` validation phantoms of each of :func:`ceiling`'s Dice per case, at the
+    manifest's operating point."""
+    runner = Runner(parse(json.loads((model / "manifest.json").read_text()), model), "cpu")
+    first, params = (HELD_OUT_LIKE_SEEDS, evaluation_params) if held_out_like else (VALIDATION_SEEDS, validation_params)
+    per_case = [ceiling(findings_from_probability(c.prob, c.grid_affine, c.volume, runner.manifest, c.organs), c.phantom)
+                for c in probability_maps(runner, range(first, first + n), params, cache)]
+    result = {"seeds": [first, first + n - 1], **{k: float(np.mean([d[k] for d in per_case])) for k in per_case[0]}}
+    print(json.dumps(result, indent=2))
+    return result
+
+
 def _score_at_manifest(c: Case, runner: Runner) -> dict[str, Any]:
     findings = findings_from_probability(c.prob, c.grid_affine, c.volume, runner.manifest, c.organs)
     return score(overlaps(findings, c.phantom, c.truth_long_mm), np.ones(len(findings), bool))
@@ -402,7 +447,7 @@ def pool(files: list[Path]) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=["calibrate", "confirm", "evaluate", "pool"])
+    ap.add_argument("command", choices=["calibrate", "confirm", "evaluate", "pool", "ceiling"])
     ap.add_argument("files", nargs="*", type=Path, help="pool: evaluation.json files to score as one set")
     ap.add_argument("--cases", type=int, default=None)
     ap.add_argument("--out", type=Path, default=None)
@@ -410,6 +455,8 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=None, help="folder for the probability maps of these weights")
     ap.add_argument("--mirror", default="", help="calibrate: also predict each tile mirrored along these axes "
                     "(e.g. x) and average; v1.6.0 does not (see the model card)")
+    ap.add_argument("--held-out-like", action="store_true", help="ceiling: the validation seeds drawn with "
+                    "the held-out ranges (15000 on)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     ap.add_argument("--first-seed", type=int, default=EVALUATION_SEEDS,
                     help="evaluate: first held-out seed (another range is a fresh held-out set)")
@@ -429,6 +476,8 @@ def main() -> None:
         print(json.dumps(pool(args.files), indent=2))
     elif args.command == "calibrate":
         calibrate(args.model, args.cases or 8, args.cache, mirror)
+    elif args.command == "ceiling":
+        ceilings(args.model, args.cases or 48, args.cache, args.held_out_like)
     elif args.command == "confirm":
         confirm(args.model, args.cases or 48, args.cache)
     else:

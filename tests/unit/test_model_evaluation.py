@@ -65,6 +65,28 @@ def test_scores_count_hits_misses_false_positives_and_dice() -> None:
     assert nothing["dice"] == 0 and not any(les["detected"] for les in nothing["lesions"])
 
 
+def test_ceiling_says_what_better_outlines_or_detection_would_give() -> None:
+    """Where Dice per case is lost: a metastasis found in half, a nodule missed, a false positive.
+    Outlining the metastasis exactly, or finding everything, gives what the counts say."""
+    from viewer.synth.lesions import LIVER_METASTASIS, LUNG_NODULE
+    from viewer.synth.placement import LesionTruth
+
+    p = _phantom()
+    p = Phantom(p.hu, p.organs, p.lesions, (LesionTruth(1, LIVER_METASTASIS, (0, 0, 0), 11.0, 8.0, 0.5, 12.0),
+                                            LesionTruth(2, LUNG_NODULE, (0, 0, 0), 5.6, 4.0, 0.06, 6.0)),
+                p.spacing, 0)
+    half = np.zeros(p.lesions.shape, bool)
+    half[2:10, 2:10, 2:6] = True  # 256 of the metastasis's 512 voxels
+    elsewhere = np.zeros(p.lesions.shape, bool)
+    elsewhere[15:18, 2:5, 30:33] = True  # 27 voxels of nothing
+    c = evaluate.ceiling([_finding(p, half), _finding(p, elsewhere)], p)
+    truth = 512 + 64
+    assert c["as_found"] == pytest.approx(2 * 256 / (truth + 256 + 27))
+    assert c["metastases_outlined"] == c["all_outlined"] == pytest.approx(2 * 512 / (truth + 512 + 27))
+    assert c["nodules_outlined"] == c["as_found"]  # the nodule was not found, so not outlined either
+    assert c["all_found"] == pytest.approx(2 * truth / (truth + truth + 27))
+
+
 def test_summary_counts_sensitivity_for_big_lesions_apart() -> None:
     cases = [{"lesions": [{"long_axis_mm": 20.0, "detected": True, "dice": 0.8, "long_axis_error_mm": 1.0},
                           {"long_axis_mm": 6.0, "detected": False}], "false_positives": 1, "dice": 0.7},
