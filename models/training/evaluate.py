@@ -55,7 +55,7 @@ from lesion_data import (  # noqa: E402
 from viewer.core.measurements import recist  # noqa: E402
 from viewer.core.volume import SeriesMeta, Volume  # noqa: E402
 from viewer.inference.loading import sha256_of  # noqa: E402
-from viewer.inference.manifest import InferenceSpec, ManifestError, parse  # noqa: E402
+from viewer.inference.manifest import InferenceSpec, ManifestError, read  # noqa: E402
 from viewer.inference.postprocess import findings_from_probability, lesion_candidates  # noqa: E402
 from viewer.inference.preprocess import model_grid  # noqa: E402
 from viewer.inference.runner import Runner  # noqa: E402
@@ -136,13 +136,19 @@ class Overlaps:
     volume_ml: NDArray[np.float64]  # per finding
 
 
-def overlaps(findings: list[Any], p: Phantom, truth_long_mm: NDArray[np.float64]) -> Overlaps:
-    """Counts for ``findings``, which must not overlap (components of one probability map do not;
-    where resampling makes neighbours touch, the later one takes the voxel)."""
-    pred = np.zeros(p.lesions.shape, dtype=np.int64)
+def drawn(findings: list[Any], shape: tuple[int, ...]) -> NDArray[np.int64]:
+    """Finding n (from 1) drawn as value n in one label image; components of one probability map
+    do not overlap (where resampling makes neighbours touch, the later one takes the voxel)."""
+    pred = np.zeros(shape, dtype=np.int64)
     for n, f in enumerate(findings, 1):
         (k0, j0, i0), (k1, j1, i1) = f.region.bbox
         pred[k0:k1, j0:j1, i0:i1][f.region.mask] = n
+    return pred
+
+
+def overlaps(findings: list[Any], p: Phantom, truth_long_mm: NDArray[np.float64]) -> Overlaps:
+    """Counts for ``findings``, which must not overlap (see :func:`drawn`)."""
+    pred = drawn(findings, p.lesions.shape)
     n_truth = len(truth_long_mm)
     joint = np.bincount((pred * (n_truth + 1) + p.lesions).ravel(),
                         minlength=(len(findings) + 1) * (n_truth + 1)).reshape(len(findings) + 1, n_truth + 1)
@@ -184,27 +190,20 @@ def ceiling(findings: list[Any], p: Phantom) -> dict[str, float]:
     false positives kept; and, last, every lesion found and outlined (false positives kept)."""
     truth = p.lesions > 0
     kinds = {t.label: t.kind for t in p.truth}
-    drawn = []
-    for f in findings:
-        (k0, j0, i0), (k1, j1, i1) = f.region.bbox
-        mask = np.zeros(truth.shape, bool)
-        mask[k0:k1, j0:j1, i0:i1] = f.region.mask
-        drawn.append((mask, {int(t) for t in np.unique(p.lesions[mask]) if t}))
+    pred = drawn(findings, truth.shape)
+    touched = [{int(t) for t in np.unique(p.lesions[pred == n]) if t} for n in range(1, len(findings) + 1)]
+
+    def dice(mask: NDArray[np.bool_]) -> float:
+        return _dice({"truth": int(truth.sum()), "found": int(mask.sum()), "shared": int((mask & truth).sum())})
+
     out = {}
     for name, exact in (("as_found", set()), ("metastases_outlined", {LIVER_METASTASIS}),
                         ("nodules_outlined", {LUNG_NODULE}), ("all_outlined", {LIVER_METASTASIS, LUNG_NODULE})):
-        pred = np.zeros(truth.shape, bool)
-        for mask, touched in drawn:
-            if any(kinds.get(t) in exact for t in touched):
-                pred |= np.isin(p.lesions, list(touched))
-            else:
-                pred |= mask
-        out[name] = _dice({"truth": int(truth.sum()), "found": int(pred.sum()), "shared": int((pred & truth).sum())})
-    false_pos = np.zeros(truth.shape, bool)
-    for mask, touched in drawn:
-        if not touched:
-            false_pos |= mask
-    out["all_found"] = _dice({"truth": int(truth.sum()), "found": int((truth | false_pos).sum()), "shared": int(truth.sum())})
+        replaced = [n for n, ts in enumerate(touched, 1) if any(kinds.get(t) in exact for t in ts)]
+        lesions = set().union(*(touched[n - 1] for n in replaced))
+        out[name] = dice(((pred > 0) & ~np.isin(pred, replaced)) | np.isin(p.lesions, list(lesions)))
+    false_pos = np.isin(pred, [n for n, ts in enumerate(touched, 1) if not ts])
+    out["all_found"] = dice(truth | false_pos)
     return out
 
 
@@ -348,7 +347,7 @@ def calibrate(model: Path, n: int, cache: Path | None, mirror: tuple[str, ...] =
     ``mirror`` (axes predicted mirrored too), which evaluate then reads from it."""
     first = manifest_doc(model, 0.5, 30.0, (0.5, 0.5), mirror=mirror)
     (model / "manifest.json").write_text(json.dumps(first, indent=2) + "\n")
-    runner = Runner(parse(json.loads((model / "manifest.json").read_text()), model), "cpu")
+    runner = Runner(read(model), "cpu")
     maps = probability_maps(runner, range(VALIDATION_SEEDS, VALIDATION_SEEDS + n), validation_params, cache)
     rows = sweep(maps, runner)
     best = choose(rows)
@@ -369,7 +368,7 @@ def confirm(model: Path, n: int, cache: Path | None) -> dict[str, Any]:
     """A calibrated model on ``n`` validation phantoms with the held-out ranges: scored at its own
     operating point, and the rule re-run on those and the ``n`` usual validation phantoms together
     (a candidate ships only if it leads there too; then the held-out sets are scored)."""
-    runner = Runner(parse(json.loads((model / "manifest.json").read_text()), model), "cpu")
+    runner = Runner(read(model), "cpu")
     usual = probability_maps(runner, range(VALIDATION_SEEDS, VALIDATION_SEEDS + n), validation_params, cache)
     like = probability_maps(runner, range(HELD_OUT_LIKE_SEEDS, HELD_OUT_LIKE_SEEDS + n), evaluation_params, cache)
     own = [_score_at_manifest(c, runner) for c in like]
@@ -386,7 +385,7 @@ def confirm(model: Path, n: int, cache: Path | None) -> dict[str, Any]:
 def ceilings(model: Path, n: int, cache: Path | None, held_out_like: bool) -> dict[str, Any]:
     """Mean over ``n`` validation phantoms of each of :func:`ceiling`'s Dice per case, at the
     manifest's operating point."""
-    runner = Runner(parse(json.loads((model / "manifest.json").read_text()), model), "cpu")
+    runner = Runner(read(model), "cpu")
     first, params = (HELD_OUT_LIKE_SEEDS, evaluation_params) if held_out_like else (VALIDATION_SEEDS, validation_params)
     per_case = [ceiling(findings_from_probability(c.prob, c.grid_affine, c.volume, runner.manifest, c.organs), c.phantom)
                 for c in probability_maps(runner, range(first, first + n), params, cache)]
@@ -401,7 +400,7 @@ def _score_at_manifest(c: Case, runner: Runner) -> dict[str, Any]:
 
 
 def evaluate(model: Path, n: int, out: Path | None, cache: Path | None, first: int = EVALUATION_SEEDS) -> None:
-    runner = Runner(parse(json.loads((model / "manifest.json").read_text()), model), "cpu")
+    runner = Runner(read(model), "cpu")
     maps = probability_maps(runner, range(first, first + n), evaluation_params, cache)
     cases = []
     for c in maps:
