@@ -193,6 +193,9 @@ def main() -> None:
     ap.add_argument("--smooth", type=float, nargs=3, default=None, metavar=("Z", "Y", "X"),
                     help="feed the network a copy of the liver window smoothed by a Gaussian of these sigmas "
                          "(voxels), beside it (with --init from a network without: its weights zero at first)")
+    ap.add_argument("--smooth-gain", type=float, default=1.0,
+                    help="with --smooth: the smoothed copy times this before the first layer, so that its "
+                         "zero-started weights grow this many times as fast under Adam (recorded in the architecture)")
     ap.add_argument("--autocast", choices=["auto", "bfloat16", "float32"], default="auto",
                     help="auto: bfloat16 where the hardware does it fast, else float32 (training.json records "
                          "which); give bfloat16 to remake a bf16 run on a CPU that only emulates it (slow)")
@@ -207,6 +210,10 @@ def main() -> None:
         ap.error("--mirror is a share of patches, within [0, 1]")
     if args.lesion + args.hard + args.dense + args.edge + args.organ > 1.0 + 1e-9:
         ap.error("--lesion, --hard, --dense, --edge and --organ are shares of the patches: together at most 1")
+    if args.smooth_gain != 1.0 and args.smooth is None:
+        ap.error("--smooth-gain scales the smoothed input: give --smooth too")
+    if not (math.isfinite(args.smooth_gain) and args.smooth_gain > 0):
+        ap.error("--smooth-gain must be a positive number")
     if args.by_miss and not args.per_lesion:
         ap.error("--by-miss weighs the lesions that --per-lesion draws: give both")
     if args.minutes is not None and args.warmup < 10:
@@ -302,6 +309,8 @@ def architecture(args: argparse.Namespace) -> dict[str, object]:
     arch: dict[str, object] = {"in_channels": len(WINDOWS), "out_channels": N_CLASSES}
     if args.smooth is not None:
         arch.update(smooth_channels=(LIVER_CHANNEL,), smooth_sigma_vox=tuple(args.smooth))
+        if args.smooth_gain != 1.0:
+            arch.update(smooth_gain=args.smooth_gain)
     return arch
 
 

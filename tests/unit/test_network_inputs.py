@@ -91,3 +91,28 @@ def test_a_run_with_a_smoothed_input_ships_a_manifest_that_loads_it(tmp_path: Pa
 def test_smoothing_refuses_channels_the_input_does_not_have(channels: tuple[int, ...]) -> None:
     with pytest.raises(ValueError, match="smooth_channels"):
         UNet3D(2, 4, smooth_channels=channels)
+
+
+def test_the_smoothed_input_s_gain_is_the_same_network_with_its_weights_scaled() -> None:
+    """--smooth-gain only speeds up how fast that input's weights act under Adam: a network with
+    gain g computes what one with gain 1 computes when its smoothed-input weights are g times larger,
+    and the saved weights plus the recorded gain rebuild it."""
+    torch.manual_seed(2)
+    gained = UNet3D(2, 4, widths=(4, 8, 8, 8), smooth_channels=(1,), smooth_gain=8.0).eval()
+    plain = UNet3D(2, 4, widths=(4, 8, 8, 8), smooth_channels=(1,)).eval()
+    state = {k: v.clone() for k, v in gained.state_dict().items()}
+    state["down.0.0.weight"][:, 2] *= 8.0  # channel 2: the smoothed copy of channel 1
+    plain.load_state_dict(state)
+    x = torch.rand(1, 2, 16, 32, 32)
+    with torch.inference_mode():
+        assert torch.allclose(gained(x), plain(x), atol=1e-5)
+    unscaled = UNet3D(2, 4, widths=(4, 8, 8, 8), smooth_channels=(1,)).eval()
+    unscaled.load_state_dict(gained.state_dict())
+    with torch.inference_mode():  # the gain is not a no-op: without it the same weights say otherwise
+        assert not torch.allclose(gained(x), unscaled(x), atol=1e-3)
+
+
+@pytest.mark.parametrize("gain", [0.0, -1.0, float("inf"), float("nan")])
+def test_a_smoothed_input_gain_must_be_a_positive_number(gain: float) -> None:
+    with pytest.raises(ValueError, match="smooth_gain"):
+        UNet3D(2, 4, smooth_channels=(1,), smooth_gain=gain)

@@ -7,7 +7,9 @@ than pixels are wide.
 An optional smoothed copy of some input channels (a fixed Gaussian, not learned) is fed beside
 them: a metastasis 10-20 HU darker than the liver in noise of 10-16 HU barely shows voxel by
 voxel, and max-pooling noisy features loses such a faint shift in the mean before the deeper
-levels can average it.
+levels can average it. The copy is multiplied by ``smooth_gain`` before the first layer: Adam moves
+every weight by about the same step, so a gain of g lets a fine-tune grow that input's
+contribution g times as fast as the other inputs' (its weights start at zero).
 """
 
 from __future__ import annotations
@@ -66,23 +68,27 @@ class UNet3D(nn.Module):
         Channels per level, shallow to deep.
     strides
         Down-sampling factor (z, y, x) between consecutive levels.
-    smooth_channels, smooth_sigma_vox
-        Input channels whose Gaussian-smoothed copies (sigma in voxels, z y x) are appended to the
-        input; none by default.
+    smooth_channels, smooth_sigma_vox, smooth_gain
+        Input channels whose Gaussian-smoothed copies (sigma in voxels, z y x), times the gain, are
+        appended to the input; none by default.
     """
 
     def __init__(self, in_channels: int = 2, out_channels: int = 4,
                  widths: tuple[int, ...] = (16, 32, 64, 128),
                  strides: tuple[tuple[int, int, int], ...] = ((1, 2, 2), (2, 2, 2), (2, 2, 2)),
                  smooth_channels: tuple[int, ...] = (),
-                 smooth_sigma_vox: tuple[float, float, float] = (0.7, 2.0, 2.0)) -> None:
+                 smooth_sigma_vox: tuple[float, float, float] = (0.7, 2.0, 2.0),
+                 smooth_gain: float = 1.0) -> None:
         super().__init__()
         if len(strides) != len(widths) - 1:
             raise ValueError(f"need {len(widths) - 1} strides for {len(widths)} levels; got {len(strides)}")
         if any(not 0 <= c < in_channels for c in smooth_channels) or len(set(smooth_channels)) != len(smooth_channels):
             raise ValueError(f"smooth_channels must be distinct input channels below {in_channels}; "
                              f"got {list(smooth_channels)}")
+        if not (math.isfinite(smooth_gain) and smooth_gain > 0):
+            raise ValueError(f"smooth_gain must be a positive number; got {smooth_gain}")
         self.strides = strides
+        self.smooth_gain = float(smooth_gain)
         self.smooth_channels = list(smooth_channels)
         self.smooth = GaussianSmooth(smooth_sigma_vox) if smooth_channels else None
         self.down = nn.ModuleList([_block(in_channels + len(smooth_channels), widths[0])])
@@ -103,7 +109,10 @@ class UNet3D(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.smooth is not None:
-            x = torch.cat([x, self.smooth(x[:, self.smooth_channels]).to(x.dtype)], dim=1)
+            smoothed = self.smooth(x[:, self.smooth_channels])
+            if self.smooth_gain != 1.0:
+                smoothed = smoothed * self.smooth_gain
+            x = torch.cat([x, smoothed.to(x.dtype)], dim=1)
         skips = []
         for n, block in enumerate(self.down):
             x = block(x)
