@@ -19,7 +19,9 @@
 
 The operating point is chosen on the validation seeds only, never on the evaluation seeds.
 ``--cache DIR`` keeps the probability maps (one file per seed; use one folder per weights file,
-phantom settings, mirroring and inference code), so a second sweep costs no inference. ``--threads N`` caps torch's CPU threads.
+phantom settings, mirroring, inference code and device), so a second sweep costs no inference.
+``--threads N`` caps torch's CPU threads; ``--device cuda`` makes the maps on a GPU (a lent one
+scored held-out sets in parallel processes, one per set: bench/gpu_session.sh).
 """
 
 from __future__ import annotations
@@ -342,12 +344,12 @@ def tradeoff(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def calibrate(model: Path, n: int, cache: Path | None, mirror: tuple[str, ...] = ()) -> None:
+def calibrate(model: Path, n: int, cache: Path | None, mirror: tuple[str, ...] = (), device: str = "cpu") -> None:
     """Choose the operating point on the validation seeds; the manifest written records it, and
     ``mirror`` (axes predicted mirrored too), which evaluate then reads from it."""
     first = manifest_doc(model, 0.5, 30.0, (0.5, 0.5), mirror=mirror)
     (model / "manifest.json").write_text(json.dumps(first, indent=2) + "\n")
-    runner = Runner(read(model), "cpu")
+    runner = Runner(read(model), device)
     maps = probability_maps(runner, range(VALIDATION_SEEDS, VALIDATION_SEEDS + n), validation_params, cache)
     rows = sweep(maps, runner)
     best = choose(rows)
@@ -364,11 +366,11 @@ def calibrate(model: Path, n: int, cache: Path | None, mirror: tuple[str, ...] =
     print(json.dumps(best, indent=2))
 
 
-def confirm(model: Path, n: int, cache: Path | None) -> dict[str, Any]:
+def confirm(model: Path, n: int, cache: Path | None, device: str = "cpu") -> dict[str, Any]:
     """A calibrated model on ``n`` validation phantoms with the held-out ranges: scored at its own
     operating point, and the rule re-run on those and the ``n`` usual validation phantoms together
     (a candidate ships only if it leads there too; then the held-out sets are scored)."""
-    runner = Runner(read(model), "cpu")
+    runner = Runner(read(model), device)
     usual = probability_maps(runner, range(VALIDATION_SEEDS, VALIDATION_SEEDS + n), validation_params, cache)
     like = probability_maps(runner, range(HELD_OUT_LIKE_SEEDS, HELD_OUT_LIKE_SEEDS + n), evaluation_params, cache)
     own = [_score_at_manifest(c, runner) for c in like]
@@ -382,10 +384,10 @@ def confirm(model: Path, n: int, cache: Path | None) -> dict[str, Any]:
     return record
 
 
-def ceilings(model: Path, n: int, cache: Path | None, held_out_like: bool) -> dict[str, Any]:
+def ceilings(model: Path, n: int, cache: Path | None, held_out_like: bool, device: str = "cpu") -> dict[str, Any]:
     """Mean over ``n`` validation phantoms of each of :func:`ceiling`'s Dice per case, at the
     manifest's operating point."""
-    runner = Runner(read(model), "cpu")
+    runner = Runner(read(model), device)
     first, params = (HELD_OUT_LIKE_SEEDS, evaluation_params) if held_out_like else (VALIDATION_SEEDS, validation_params)
     per_case = [ceiling(findings_from_probability(c.prob, c.grid_affine, c.volume, runner.manifest, c.organs), c.phantom)
                 for c in probability_maps(runner, range(first, first + n), params, cache)]
@@ -399,8 +401,9 @@ def _score_at_manifest(c: Case, runner: Runner) -> dict[str, Any]:
     return score(overlaps(findings, c.phantom, c.truth_long_mm), np.ones(len(findings), bool))
 
 
-def evaluate(model: Path, n: int, out: Path | None, cache: Path | None, first: int = EVALUATION_SEEDS) -> None:
-    runner = Runner(read(model), "cpu")
+def evaluate(model: Path, n: int, out: Path | None, cache: Path | None, first: int = EVALUATION_SEEDS,
+             device: str = "cpu") -> None:
+    runner = Runner(read(model), device)
     maps = probability_maps(runner, range(first, first + n), evaluation_params, cache)
     cases = []
     for c in maps:
@@ -457,6 +460,8 @@ def main() -> None:
     ap.add_argument("--held-out-like", action="store_true", help="ceiling: the validation seeds drawn with "
                     "the held-out ranges (15000 on)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    ap.add_argument("--device", default="cpu", help="where the maps are made: cpu, or cuda on a lent GPU (in the "
+                    "manifest's dtype there; keep a cache folder per device)")
     ap.add_argument("--first-seed", type=int, default=EVALUATION_SEEDS,
                     help="evaluate: first held-out seed (another range is a fresh held-out set)")
     args = ap.parse_args()
@@ -474,13 +479,13 @@ def main() -> None:
     if args.command == "pool":
         print(json.dumps(pool(args.files), indent=2))
     elif args.command == "calibrate":
-        calibrate(args.model, args.cases or 8, args.cache, mirror)
+        calibrate(args.model, args.cases or 8, args.cache, mirror, args.device)
     elif args.command == "ceiling":
-        ceilings(args.model, args.cases or 48, args.cache, args.held_out_like)
+        ceilings(args.model, args.cases or 48, args.cache, args.held_out_like, args.device)
     elif args.command == "confirm":
-        confirm(args.model, args.cases or 48, args.cache)
+        confirm(args.model, args.cases or 48, args.cache, args.device)
     else:
-        evaluate(args.model, args.cases or 20, args.out, args.cache, args.first_seed)
+        evaluate(args.model, args.cases or 20, args.out, args.cache, args.first_seed, args.device)
 
 
 if __name__ == "__main__":
