@@ -38,14 +38,14 @@ if [ "$MINUTES" != 0 ]; then
   # (K 100000, L 200000, M 300000, N 600000, O 700000, P 800000, Q 900000, sm 1200000).
   NAMES=(${NAMES:-r s})
   SEEDS=(${SEEDS:-1300000 1400000})
-  EXTRA_R=${EXTRA_R:---smooth 0.7 2 2 --smooth-gain 10}
-  EXTRA_S=${EXTRA_S:-}
+  EXTRA_R=${EXTRA_R---smooth 0.7 2 2 --smooth-gain 10}
+  EXTRA_S=${EXTRA_S-}
   train="models/training/train_lesion_unet.py --init models/lesion-unet-synth/weights.pt --minutes $MINUTES
     --batch 16 --lr 3e-4 --warmup 50 --cases $CASES --refresh 6 --workers $WORKERS --threads 2
     --metastases-both-lobes --lesion 0.5 --per-lesion --by-miss --hard 0.3 --dense 0.1 --organ 0.05
     --channels-last"
   # A run that overstays (phantoms made too slowly) is stopped; its checkpoint.pt (every 250 steps) remains.
-  limit=$(python3 -c "print(int($MINUTES * 60 + 90))")
+  limit=$($PY -c "print(int($MINUTES * 60 + 90))")
   timeout "$limit" $PY $train --first-seed "${SEEDS[0]}" $EXTRA_R --out "$RUNS/${NAMES[0]}" --work "$RUNS/${NAMES[0]}" >"$OUT/${NAMES[0]}.log" 2>&1 &
   timeout "$limit" $PY $train --first-seed "${SEEDS[1]}" $EXTRA_S --out "$RUNS/${NAMES[1]}" --work "$RUNS/${NAMES[1]}" >"$OUT/${NAMES[1]}.log" 2>&1 &
   wait

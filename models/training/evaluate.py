@@ -20,8 +20,8 @@
 The operating point is chosen on the validation seeds only, never on the evaluation seeds.
 ``--cache DIR`` keeps the probability maps (one file per seed; use one folder per weights file,
 phantom settings, mirroring, inference code and device), so a second sweep costs no inference.
-``--threads N`` caps torch's CPU threads; ``--device cuda`` makes the maps on a GPU (a lent one
-scored held-out sets in parallel processes, one per set: bench/gpu_session.sh).
+``--threads N`` caps torch's CPU threads; ``--device cuda`` makes the maps on a GPU
+(models/training/gpu_heldout.sh scores the held-out sets there, one process per set).
 """
 
 from __future__ import annotations

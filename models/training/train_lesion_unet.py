@@ -144,7 +144,9 @@ FIRST_CONV = "down.0.0.weight"
 def load_init(model: UNet3D, path: Path) -> None:
     """Start from earlier weights (fp16 weights.pt or a checkpoint), tensors only. Weights of a
     network with fewer input channels (one without --smooth) get zero weights for the channels
-    added, so the network starts out computing what the earlier one did."""
+    added, so the network starts out computing what the earlier one did. Weights trained with
+    another --smooth-gain (the training.json beside them says which) are rescaled for the same
+    reason."""
     state = torch.load(path, map_location="cpu", weights_only=True)
     state = {k: v.float() for k, v in state.get("model", state).items()}
     first = model.state_dict()[FIRST_CONV]
@@ -152,6 +154,12 @@ def load_init(model: UNet3D, path: Path) -> None:
     if old.shape[1] < first.shape[1] and old.shape[2:] == first.shape[2:] and old.shape[0] == first.shape[0]:
         state[FIRST_CONV] = torch.cat([old, old.new_zeros(old.shape[0], first.shape[1] - old.shape[1],
                                                           *old.shape[2:])], dim=1)
+    record = path.parent / "training.json"
+    arch = json.loads(record.read_text()).get("architecture", {}) if record.is_file() else {}
+    ratio = float(arch.get("smooth_gain", 1.0)) / model.smooth_gain
+    smoothed = slice(first.shape[1] - len(model.smooth_channels), first.shape[1])
+    if ratio != 1.0 and old.shape[1] == first.shape[1]:
+        state[FIRST_CONV][:, smoothed] *= ratio
     model.load_state_dict(state)
 
 

@@ -116,3 +116,41 @@ def test_the_smoothed_input_s_gain_is_the_same_network_with_its_weights_scaled()
 def test_a_smoothed_input_gain_must_be_a_positive_number(gain: float) -> None:
     with pytest.raises(ValueError, match="smooth_gain"):
         UNet3D(2, 4, smooth_channels=(1,), smooth_gain=gain)
+
+
+def test_a_gained_run_s_manifest_rebuilds_its_gain_and_a_bad_gain_is_refused_plainly(tmp_path: Path) -> None:
+    """The gain travels from training.json through the manifest to the network the app builds;
+    a manifest with a gain that is no number is named as such rather than crashing the app."""
+    from viewer.inference.loading import ModelLoadError, load_network
+
+    torch.manual_seed(3)
+    trained = UNet3D(2, 4, smooth_channels=(1,), smooth_gain=10.0).eval()
+    torch.save(fp16_state(trained), tmp_path / "weights.pt")
+    arch = {"name": "unet3d", "in_channels": 2, "out_channels": 4, "smooth_channels": [1], "smooth_gain": 10.0}
+    (tmp_path / "training.json").write_text(json.dumps({"architecture": arch}))
+    doc = evaluate.manifest_doc(tmp_path, 0.5, 30.0, (0.5, 0.5))
+    loaded = load_network(parse(doc, tmp_path), torch.device("cpu"))
+    assert isinstance(loaded, UNet3D) and loaded.smooth_gain == 10.0
+    for bad in ("10", True, 0, None):
+        doc["architecture"]["smooth_gain"] = bad
+        with pytest.raises(ModelLoadError, match="smooth_gain"):
+            load_network(parse(doc, tmp_path), torch.device("cpu"))
+
+
+def test_a_fine_tune_at_another_gain_starts_out_computing_what_its_weights_did(tmp_path: Path) -> None:
+    """--init from a run trained at gain 10 into a network at gain 1 (or the other way) rescales
+    the smoothed input's first-layer weights, so the fine-tune starts where that run ended."""
+    torch.manual_seed(4)
+    run = UNet3D(2, 4, widths=(4, 8, 8, 8), smooth_channels=(1,), smooth_gain=10.0).eval()
+    (tmp_path / "r").mkdir()
+    torch.save(fp16_state(run), tmp_path / "r" / "weights.pt")
+    (tmp_path / "r" / "training.json").write_text(json.dumps({"architecture": {"smooth_channels": [1],
+                                                                               "smooth_gain": 10.0}}))
+    reference = UNet3D(2, 4, widths=(4, 8, 8, 8), smooth_channels=(1,), smooth_gain=10.0).eval()
+    load_init(reference, tmp_path / "r" / "weights.pt")  # same gain: loaded as it is
+    x = torch.rand(1, 2, 16, 32, 32)
+    for gain in (1.0, 4.0):
+        other = UNet3D(2, 4, widths=(4, 8, 8, 8), smooth_channels=(1,), smooth_gain=gain).eval()
+        load_init(other, tmp_path / "r" / "weights.pt")
+        with torch.inference_mode():
+            assert torch.allclose(other(x), reference(x), atol=1e-4)

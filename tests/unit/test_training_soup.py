@@ -68,3 +68,21 @@ def test_soup_command_writes_loadable_weights_and_names_its_ingredients(tmp_path
     record = json.loads((out / "soup.json").read_text())
     assert [i["sha256"] for i in record["ingredients"]] == [sha256_of(p) for p in paths]
     assert record["weights_sha256"] == sha256_of(out / "weights.pt")
+
+
+def test_soup_command_refuses_runs_whose_training_records_disagree_on_the_architecture(tmp_path: Path) -> None:
+    """Weights of one shape can still compute different things: a smoothed input at gain 10 and
+    at gain 1. Their mean would be neither network, so the command refuses and writes nothing."""
+    paths = []
+    for seed, gain in ((0, 1.0), (1, 10.0)):
+        torch.manual_seed(seed)
+        paths.append(tmp_path / f"run{seed}" / "weights.pt")
+        paths[-1].parent.mkdir()
+        torch.save(fp16_state(UNet3D(2, 4, widths=(4, 8, 8, 8), smooth_channels=(1,), smooth_gain=gain)), paths[-1])
+        (paths[-1].parent / "training.json").write_text(json.dumps({"architecture": {
+            "smooth_channels": [1], "smooth_gain": gain}}))
+    out = tmp_path / "soup"
+    done = subprocess.run([sys.executable, str(ROOT / "models" / "training" / "soup.py"), "--out", str(out),
+                           *map(str, paths)], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode != 0 and "different architectures" in done.stderr
+    assert not out.exists()

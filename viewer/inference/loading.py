@@ -67,7 +67,10 @@ def _state_dict_network(manifest: ModelManifest, path: Path) -> torch.nn.Module:
         raise ModelLoadError(f"model {manifest.id}: {path.name} is not a plain tensor file "
                              f"(it would need to run pickled code to load): {exc}") from exc
     kwargs: dict[str, Any] = {k: _tuples(v) for k, v in arch.items()}
-    net = cls(**kwargs)
+    try:
+        net = cls(**kwargs)
+    except (TypeError, ValueError) as exc:  # an unknown key or a bad value in the manifest
+        raise ModelLoadError(f"model {manifest.id}: its architecture cannot be built: {exc}") from exc
     try:
         net.load_state_dict({k: v.float() for k, v in state.items()})
     except (RuntimeError, AttributeError) as exc:

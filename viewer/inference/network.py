@@ -85,8 +85,11 @@ class UNet3D(nn.Module):
         if any(not 0 <= c < in_channels for c in smooth_channels) or len(set(smooth_channels)) != len(smooth_channels):
             raise ValueError(f"smooth_channels must be distinct input channels below {in_channels}; "
                              f"got {list(smooth_channels)}")
-        if not (math.isfinite(smooth_gain) and smooth_gain > 0):
-            raise ValueError(f"smooth_gain must be a positive number; got {smooth_gain}")
+        if isinstance(smooth_gain, bool) or not isinstance(smooth_gain, (int, float)) \
+                or not (math.isfinite(smooth_gain) and smooth_gain > 0):
+            raise ValueError(f"smooth_gain must be a positive number; got {smooth_gain!r}")
+        if smooth_gain != 1.0 and not smooth_channels:
+            raise ValueError("smooth_gain scales the smoothed input: give smooth_channels too")
         self.strides = strides
         self.smooth_gain = float(smooth_gain)
         self.smooth_channels = list(smooth_channels)
