@@ -174,7 +174,7 @@ def test_training_record_says_how_the_patches_were_drawn(tmp_path: Path) -> None
         out=tmp_path, steps=3, batch=2, patch=[24, 80, 80], lr=1e-4, warmup=1, seed=0, first_seed=1_000_000,
         init=None, metastases_both_lobes=True, faint=0.2, mirror=0.5, channels_last=True, lesion=0.5,
         per_lesion=True, by_miss=True, hard=0.3, dense=0.1, edge=0.05, organ=0.05, minutes=None, smooth=[0.7, 2.0, 2.0],
-        autocast="auto")
+        smooth_gain=10.0, autocast="auto")
     save_weights(UNet3D(2, 4, widths=(4, 8, 8, 8)), args, 60.0, torch.device("cpu"), 1_000_002)
     record = json.loads((tmp_path / "training.json").read_text())
     assert (record["faint"], record["mirror"], record["channels_last"]) == (0.2, 0.5, True)
@@ -182,5 +182,6 @@ def test_training_record_says_how_the_patches_were_drawn(tmp_path: Path) -> None
                                   "dense": 0.1, "edge": 0.05, "organ": 0.05}
     assert record["phantoms_used"] == 2 and record["init"] is None
     assert record["architecture"] == {"name": "unet3d", "in_channels": 2, "out_channels": 4,
-                                      "smooth_channels": [1], "smooth_sigma_vox": [0.7, 2.0, 2.0]}
+                                      "smooth_channels": [1], "smooth_sigma_vox": [0.7, 2.0, 2.0],
+                                      "smooth_gain": 10.0}
     assert record["autocast"] == ("bfloat16" if autocast_dtype("bfloat16", torch.device("cpu")) else "float32")
