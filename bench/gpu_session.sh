@@ -30,17 +30,19 @@ export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 } >"$OUT/machine.txt" 2>&1
 
 if [ "$MINUTES" != 0 ]; then
-  # From the shipped weights (run N, v1.6.0) with N's patch mix at 8x the batch (16) and K's peak
+  # By default from the shipped weights (run N, v1.6.0; INIT: others) with N's patch mix at 8x the batch (16) and K's peak
   # learning rate (3e-4; K, v1.4.0, was the first GPU run). r also gets the smoothed liver window
   # as a third input (session 12's run "sm"), at a gain of 10 so that its zero-started weights
   # can grow within minutes; s is the same without it, so the pair says what that input adds.
   # Seeds never used before: never validation or held out (10000-99999), never an earlier run's
-  # (K 100000, L 200000, M 300000, N 600000, O 700000, P 800000, Q 900000, sm 1200000).
+  # (K 100000, L 200000, M 300000, N 600000, O 700000, P 800000, Q 900000, sm 1200000, r 1300000,
+  # s 1400000, r2 1500000, s2 1600000).
   NAMES=(${NAMES:-r s})
   SEEDS=(${SEEDS:-1300000 1400000})
   EXTRA_R=${EXTRA_R---smooth 0.7 2 2 --smooth-gain 10}
   EXTRA_S=${EXTRA_S-}
-  train="models/training/train_lesion_unet.py --init models/lesion-unet-synth/weights.pt --minutes $MINUTES
+  INIT=${INIT:-models/lesion-unet-synth/weights.pt}  # another run's weights: carry its training.json too
+  train="models/training/train_lesion_unet.py --init $INIT --minutes $MINUTES
     --batch 16 --lr 3e-4 --warmup 50 --cases $CASES --refresh 6 --workers $WORKERS --threads 2
     --metastases-both-lobes --lesion 0.5 --per-lesion --by-miss --hard 0.3 --dense 0.1 --organ 0.05
     --channels-last"
