@@ -51,6 +51,7 @@ from lesion_data import (  # noqa: E402
     VALIDATION_SEEDS,
     WINDOWS,
     evaluation_params,
+    recorded_architecture,
     validation_params,
 )
 
@@ -86,8 +87,7 @@ def architecture_of(model: Path) -> dict[str, Any]:
     """The network's architecture: what the run's training.json records (runs since session 12),
     over the shipped network's defaults."""
     arch: dict[str, Any] = {"name": "unet3d", "in_channels": 2, "out_channels": 4, "widths": [16, 32, 64, 128]}
-    record = model / "training.json"
-    arch.update(json.loads(record.read_text()).get("architecture", {}) if record.is_file() else {})
+    arch.update(recorded_architecture(model))
     return arch
 
 

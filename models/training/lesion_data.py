@@ -6,7 +6,10 @@ everywhere and an organ mask that can gate lesion candidates.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -71,6 +74,13 @@ def training_params(rng: np.random.Generator, metastases_right: bool = True,
         metastasis_contrast_hu=contrast_hu,
         blur_sigma_vox=(float(rng.uniform(0.2, 0.6)), float(rng.uniform(0.3, 0.8)), float(rng.uniform(0.3, 0.8))),
         metastases_right=metastases_right)
+
+
+def recorded_architecture(folder: Path) -> dict[str, Any]:
+    """The network architecture a run's training.json in ``folder`` records ({} without one)."""
+    record = folder / "training.json"
+    arch: dict[str, Any] = json.loads(record.read_text()).get("architecture", {}) if record.is_file() else {}
+    return arch
 
 
 def check_training_seeds(first: int, count: int) -> None:

@@ -23,6 +23,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from viewer.inference.loading import sha256_of  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from lesion_data import recorded_architecture  # noqa: E402
+
 
 def soup(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     """The mean of ``states``, tensor by tensor; refuses states that are not of one network."""
@@ -45,19 +48,12 @@ def soup(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
             for name, tensor in first.items()}
 
 
-def architecture_beside(weights: Path) -> dict[str, object]:
-    """The architecture a run's training.json records beside its weights ({} if none)."""
-    record = weights.parent / "training.json"
-    arch: dict[str, object] = json.loads(record.read_text()).get("architecture", {}) if record.is_file() else {}
-    return arch
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("weights", nargs="+", type=Path, help="weights.pt files of runs that share a starting point")
     ap.add_argument("--out", type=Path, required=True, help="folder for weights.pt and soup.json")
     args = ap.parse_args()
-    archs = {json.dumps(architecture_beside(p), sort_keys=True) for p in args.weights}
+    archs = {json.dumps(recorded_architecture(p.parent), sort_keys=True) for p in args.weights}
     if len(archs) > 1:  # same shapes can still differ in what they compute (a smoothed input's gain)
         ap.error(f"these runs' training.json record different architectures: {sorted(archs)}")
     states = [torch.load(path, map_location="cpu", weights_only=True) for path in args.weights]

@@ -43,6 +43,7 @@ from lesion_data import (  # noqa: E402
     Sampling,
     check_training_seeds,
     is_faint,
+    recorded_architecture,
     sample,
     training_params,
 )
@@ -154,9 +155,7 @@ def load_init(model: UNet3D, path: Path) -> None:
     if old.shape[1] < first.shape[1] and old.shape[2:] == first.shape[2:] and old.shape[0] == first.shape[0]:
         state[FIRST_CONV] = torch.cat([old, old.new_zeros(old.shape[0], first.shape[1] - old.shape[1],
                                                           *old.shape[2:])], dim=1)
-    record = path.parent / "training.json"
-    arch = json.loads(record.read_text()).get("architecture", {}) if record.is_file() else {}
-    ratio = float(arch.get("smooth_gain", 1.0)) / model.smooth_gain
+    ratio = float(recorded_architecture(path.parent).get("smooth_gain", 1.0)) / model.smooth_gain
     smoothed = slice(first.shape[1] - len(model.smooth_channels), first.shape[1])
     if ratio != 1.0 and old.shape[1] == first.shape[1]:
         state[FIRST_CONV][:, smoothed] *= ratio
