@@ -51,7 +51,7 @@ class Provenance:
     model_id: str = ""
     model_version: str = ""
     weights_sha256: str = ""
-    score: float | None = None  # the model's confidence (mean lesion probability)
+    score: float | None = None  # the model's confidence (for our runner: the peak lesion probability)
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
     def __post_init__(self) -> None:
