@@ -77,10 +77,15 @@ def training_params(rng: np.random.Generator, metastases_right: bool = True,
 
 
 def recorded_architecture(folder: Path) -> dict[str, Any]:
-    """The network architecture a run's training.json in ``folder`` records ({} without one)."""
-    record = folder / "training.json"
-    arch: dict[str, Any] = json.loads(record.read_text()).get("architecture", {}) if record.is_file() else {}
-    return arch
+    """The network architecture recorded in ``folder``: a run's training.json, else its
+    manifest.json (the shipped model's folder, whose training.json records a chain of runs); {}
+    without either."""
+    for name in ("training.json", "manifest.json"):
+        record = folder / name
+        arch = json.loads(record.read_text()).get("architecture") if record.is_file() else None
+        if arch:
+            return dict(arch)
+    return {}
 
 
 def check_training_seeds(first: int, count: int) -> None:

@@ -148,17 +148,20 @@ def load_init(model: UNet3D, path: Path) -> None:
     added, so the network starts out computing what the earlier one did. Weights trained with
     another --smooth-gain (the training.json beside them says which) are rescaled for the same
     reason."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    state = {k: v.float() for k, v in state.get("model", state).items()}
+    loaded = torch.load(path, map_location="cpu", weights_only=True)
+    state = {k: v.float() for k, v in loaded.get("model", loaded).items()}
     first = model.state_dict()[FIRST_CONV]
     old = state[FIRST_CONV]
     if old.shape[1] < first.shape[1] and old.shape[2:] == first.shape[2:] and old.shape[0] == first.shape[0]:
         state[FIRST_CONV] = torch.cat([old, old.new_zeros(old.shape[0], first.shape[1] - old.shape[1],
                                                           *old.shape[2:])], dim=1)
-    ratio = float(recorded_architecture(path.parent).get("smooth_gain", 1.0)) / model.smooth_gain
-    smoothed = slice(first.shape[1] - len(model.smooth_channels), first.shape[1])
-    if ratio != 1.0 and old.shape[1] == first.shape[1]:
-        state[FIRST_CONV][:, smoothed] *= ratio
+    if model.smooth_channels and old.shape[1] == first.shape[1]:  # trained with the smoothed input: at which gain?
+        arch = loaded.get("architecture") or recorded_architecture(path.parent)  # a checkpoint records its own
+        if not arch:
+            raise ValueError(f"{path}: trained with a smoothed input, but no training.json or manifest.json beside "
+                             "it says at which --smooth-gain, so its weights cannot be rescaled for this run")
+        ratio = float(arch.get("smooth_gain", 1.0)) / model.smooth_gain
+        state[FIRST_CONV][:, first.shape[1] - len(model.smooth_channels):] *= ratio
     model.load_state_dict(state)
 
 
@@ -297,7 +300,8 @@ def main() -> None:
             log.write(json.dumps(entry) + "\n")
             log.flush()
         if (step + 1) % 250 == 0 or step + 1 == steps:
-            torch.save({"step": step + 1, "model": model.state_dict()}, args.work / "checkpoint.pt")
+            torch.save({"step": step + 1, "model": model.state_dict(), "architecture": architecture(args)},
+                       args.work / "checkpoint.pt")
         step += 1
     phantoms.close()
     save_weights(model, args, time.time() - t0, device, phantoms.next)

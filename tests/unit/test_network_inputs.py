@@ -154,3 +154,30 @@ def test_a_fine_tune_at_another_gain_starts_out_computing_what_its_weights_did(t
         load_init(other, tmp_path / "r" / "weights.pt")
         with torch.inference_mode():
             assert torch.allclose(other(x), reference(x), atol=1e-4)
+
+
+def test_a_fine_tune_reads_the_gain_of_shipped_weights_and_checkpoints(tmp_path: Path) -> None:
+    """The shipped folder's training.json records a chain of runs, not one architecture: the gain
+    comes from its manifest.json there, and from the checkpoint itself for a checkpoint.pt. With no
+    record at all a fine-tune refuses smoothed weights rather than guess their gain."""
+    torch.manual_seed(5)
+    trained = UNet3D(2, 4, widths=(4, 8, 8, 8), smooth_channels=(1,), smooth_gain=30.0).eval()
+    arch = {"name": "unet3d", "in_channels": 2, "out_channels": 4, "smooth_channels": [1], "smooth_gain": 30.0}
+    x = torch.rand(1, 2, 16, 32, 32)
+    with torch.inference_mode():
+        want = trained(x)
+    shipped, work, bare = (tmp_path / name for name in ("shipped", "work", "bare"))
+    for folder in (shipped, work, bare):
+        folder.mkdir()
+    torch.save(fp16_state(trained), shipped / "weights.pt")
+    (shipped / "training.json").write_text(json.dumps({"note": "a chain", "runs": {"A": {}}}))
+    (shipped / "manifest.json").write_text(json.dumps({"architecture": arch}))
+    torch.save({"step": 250, "model": trained.state_dict(), "architecture": arch}, work / "checkpoint.pt")
+    for path in (shipped / "weights.pt", work / "checkpoint.pt"):
+        fine_tune = UNet3D(2, 4, widths=(4, 8, 8, 8), smooth_channels=(1,), smooth_gain=10.0).eval()
+        load_init(fine_tune, path)
+        with torch.inference_mode():
+            assert torch.allclose(fine_tune(x), want, atol=1e-2), path  # fp16 weights in the shipped file
+    torch.save(fp16_state(trained), bare / "weights.pt")
+    with pytest.raises(ValueError, match="smooth-gain"):
+        load_init(UNet3D(2, 4, widths=(4, 8, 8, 8), smooth_channels=(1,), smooth_gain=10.0), bare / "weights.pt")
