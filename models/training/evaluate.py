@@ -75,7 +75,7 @@ MIN_VOLUMES = (0.0, 30.0, 60.0, 120.0, 200.0, 300.0)  # mm3; a 10 mm sphere is 5
 LIVER_GATES = (0.0, 0.3, 0.5, 0.7, 0.85)
 LUNG_GATES = (0.0, 0.5, 0.7, 0.85, 0.95)
 ELONGATIONS = (None, 1.3, 1.4, 1.5, 1.7, 2.0)  # maximal 3-D diameter / diameter of a sphere of its volume
-VERSION = "1.6.0"
+VERSION = "1.7.0"
 BIG_MM = 10.0
 # Tiles the size of the training patches: GroupNorm normalises over each tile, so a tile of another
 # size or mix of tissues shifts every feature (v1.2.0 predicted on 48x160x160 tiles and missed
@@ -456,7 +456,7 @@ def main() -> None:
     ap.add_argument("--model", type=Path, default=MODEL, help="model folder (weights.pt inside)")
     ap.add_argument("--cache", type=Path, default=None, help="folder for the probability maps of these weights")
     ap.add_argument("--mirror", default="", help="calibrate: also predict each tile mirrored along these axes "
-                    "(e.g. x) and average; v1.6.0 does not (see the model card)")
+                    "(e.g. x) and average; v1.7.0 does not (see the model card)")
     ap.add_argument("--held-out-like", action="store_true", help="ceiling: the validation seeds drawn with "
                     "the held-out ranges (15000 on)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
