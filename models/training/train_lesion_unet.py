@@ -18,6 +18,7 @@ Writes weights.pt (fp16 state dict, loadable with torch.load(weights_only=True))
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import math
 import multiprocessing as mp
@@ -146,8 +147,10 @@ def load_init(model: UNet3D, path: Path) -> None:
     """Start from earlier weights (fp16 weights.pt or a checkpoint), tensors only. Weights of a
     network with fewer input channels (one without --smooth) get zero weights for the channels
     added, so the network starts out computing what the earlier one did. Weights trained with
-    another --smooth-gain (the training.json beside them says which) are rescaled for the same
-    reason."""
+    another --smooth-gain are rescaled for the same reason: a checkpoint records its gain, and
+    beside a weights.pt the run's training.json or the shipped folder's manifest.json does. Smoothed
+    weights with no such record, a record of another smoothed input, or a network without --smooth
+    are refused."""
     loaded = torch.load(path, map_location="cpu", weights_only=True)
     state = {k: v.float() for k, v in loaded.get("model", loaded).items()}
     first = model.state_dict()[FIRST_CONV]
@@ -155,11 +158,21 @@ def load_init(model: UNet3D, path: Path) -> None:
     if old.shape[1] < first.shape[1] and old.shape[2:] == first.shape[2:] and old.shape[0] == first.shape[0]:
         state[FIRST_CONV] = torch.cat([old, old.new_zeros(old.shape[0], first.shape[1] - old.shape[1],
                                                           *old.shape[2:])], dim=1)
+    if old.shape[1] > first.shape[1]:
+        raise ValueError(f"{path}: trained with a smoothed input ({old.shape[1]} input channels); give --smooth "
+                         "with its sigmas")
     if model.smooth_channels and old.shape[1] == first.shape[1]:  # trained with the smoothed input: at which gain?
         arch = loaded.get("architecture") or recorded_architecture(path.parent)  # a checkpoint records its own
         if not arch:
             raise ValueError(f"{path}: trained with a smoothed input, but no training.json or manifest.json beside "
                              "it says at which --smooth-gain, so its weights cannot be rescaled for this run")
+        mine = (list(model.smooth_channels), [float(v) for v in model.smooth.sigma_zyx])
+        default_sigma = inspect.signature(UNet3D).parameters["smooth_sigma_vox"].default
+        theirs = (list(arch.get("smooth_channels", [])),
+                  [float(v) for v in arch.get("smooth_sigma_vox", default_sigma)])
+        if mine != theirs:
+            raise ValueError(f"{path}: its record says smoothed channels {theirs[0]} at sigmas {theirs[1]}; this "
+                             f"run smooths {mine[0]} at {mine[1]}")
         ratio = float(arch.get("smooth_gain", 1.0)) / model.smooth_gain
         state[FIRST_CONV][:, first.shape[1] - len(model.smooth_channels):] *= ratio
     model.load_state_dict(state)

@@ -181,3 +181,8 @@ def test_a_fine_tune_reads_the_gain_of_shipped_weights_and_checkpoints(tmp_path:
     torch.save(fp16_state(trained), bare / "weights.pt")
     with pytest.raises(ValueError, match="smooth-gain"):
         load_init(UNet3D(2, 4, widths=(4, 8, 8, 8), smooth_channels=(1,), smooth_gain=10.0), bare / "weights.pt")
+    (bare / "training.json").write_text(json.dumps({"architecture": {**arch, "smooth_sigma_vox": [1.0, 3.0, 3.0]}}))
+    with pytest.raises(ValueError, match="sigmas"):  # a record of another smoothed input: not these weights'
+        load_init(UNet3D(2, 4, widths=(4, 8, 8, 8), smooth_channels=(1,), smooth_gain=10.0), bare / "weights.pt")
+    with pytest.raises(ValueError, match="--smooth"):  # smoothed weights into a network without the input
+        load_init(UNet3D(2, 4, widths=(4, 8, 8, 8)), shipped / "weights.pt")

@@ -37,6 +37,7 @@ class GaussianSmooth(nn.Module):
         super().__init__()
         if len(sigma_zyx) != 3 or min(sigma_zyx) <= 0:
             raise ValueError(f"smoothing needs three positive sigmas (z, y, x); got {sigma_zyx}")
+        self.sigma_zyx = tuple(float(s) for s in sigma_zyx)
         self.radii = tuple(max(1, math.ceil(3 * s)) for s in sigma_zyx)
         for axis, (s, r) in enumerate(zip(sigma_zyx, self.radii)):
             t = torch.arange(-r, r + 1, dtype=torch.float32)
