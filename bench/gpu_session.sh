@@ -35,8 +35,10 @@ if [ "$MINUTES" != 0 ]; then
   # the smoothed liver window at a gain of 30. t continues it as it is; u also draws a third of its
   # phantoms with faint metastases (--faint 0.3), the misses v1.7.0 still has most of. Session 14
   # ran r (N + the smoothed input at gain 10) and s (N without it) this way: EXTRA_R="--smooth 0.7
-  # 2 2 --smooth-gain 10" EXTRA_S="" INIT=models/training/runs/n/weights.pt. Both flags must match
-  # the network INIT holds (the smoothed input, or none); a gain may differ (rescaled).
+  # 2 2 --smooth-gain 10" EXTRA_S="" with INIT at N's weights (v1.6.0: `git show
+  # 22ca0e1:models/lesion-unet-synth/weights.pt`, with that commit's manifest.json beside it, carried
+  # to the device). Weights trained with the smoothed input need --smooth with the same sigmas; a
+  # gain may differ (rescaled); weights without it start that input at zero.
   # Seeds never used before: never validation or held out (10000-99999), never an earlier run's
   # (K 100000, L 200000, M 300000, N 600000, O 700000, P 800000, Q 900000, sm 1200000, r 1300000,
   # s 1400000, r2 1500000, s2 1600000).
