@@ -43,6 +43,7 @@ from numpy.typing import NDArray
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lesion_data import (  # noqa: E402
+    DEFAULT_ARCHITECTURE,
     EVALUATION_SEEDS,
     HELD_OUT_END,
     HELD_OUT_LIKE_SEEDS,
@@ -86,9 +87,7 @@ INFERENCE_PATCH = PATCH
 def architecture_of(model: Path) -> dict[str, Any]:
     """The network's architecture: what the run's training.json records (runs since session 12),
     over the shipped network's defaults."""
-    arch: dict[str, Any] = {"name": "unet3d", "in_channels": 2, "out_channels": 4, "widths": [16, 32, 64, 128]}
-    arch.update(recorded_architecture(model))
-    return arch
+    return {**DEFAULT_ARCHITECTURE, **recorded_architecture(model)}
 
 
 def manifest_doc(model: Path, threshold: float, min_volume: float, gates: tuple[float, float],

@@ -76,11 +76,16 @@ def training_params(rng: np.random.Generator, metastases_right: bool = True,
         metastases_right=metastases_right)
 
 
+# The shipped network's architecture where a record leaves a key out (runs before session 12 recorded none).
+DEFAULT_ARCHITECTURE: dict[str, Any] = {"name": "unet3d", "in_channels": 2, "out_channels": 4,
+                                        "widths": [16, 32, 64, 128]}
+
+
 def recorded_architecture(folder: Path) -> dict[str, Any]:
-    """The network architecture recorded in ``folder``: a run's training.json, else its
-    manifest.json (the shipped model's folder, whose training.json records a chain of runs); {}
-    without either."""
-    for name in ("training.json", "manifest.json"):
+    """The network architecture recorded in ``folder``: a run's training.json, a soup's soup.json,
+    else its manifest.json (the shipped model's folder, whose training.json records a chain of
+    runs); {} without any."""
+    for name in ("training.json", "soup.json", "manifest.json"):
         record = folder / name
         arch = json.loads(record.read_text()).get("architecture") if record.is_file() else None
         if arch:

@@ -8,7 +8,9 @@ runs N, O and P led N on validation and fell behind it on the held-out sets, so 
 shipped (models/lesion-unet-synth/README.md). Calibrate and evaluate a soup like any run.
 Every ingredient must have the same tensors (names, shapes, dtypes); the mean
 is taken in float64 and stored in the ingredients' dtype. Writes weights.pt and soup.json (each
-ingredient's sha256 and the command), loadable with torch.load(weights_only=True).
+ingredient's sha256, their common architecture and the command), loadable with
+torch.load(weights_only=True). evaluate.py reads the architecture from soup.json as from a run's
+training.json.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from viewer.inference.loading import sha256_of  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lesion_data import recorded_architecture  # noqa: E402
+from lesion_data import DEFAULT_ARCHITECTURE, recorded_architecture  # noqa: E402
 
 
 def soup(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -53,7 +55,9 @@ def main() -> None:
     ap.add_argument("weights", nargs="+", type=Path, help="weights.pt files of runs that share a starting point")
     ap.add_argument("--out", type=Path, required=True, help="folder for weights.pt and soup.json")
     args = ap.parse_args()
-    archs = {json.dumps(recorded_architecture(p.parent), sort_keys=True) for p in args.weights}
+    # Defaults filled in: the shipped folder's manifest spells out what a run's training.json leaves out.
+    archs = {json.dumps({**DEFAULT_ARCHITECTURE, **recorded_architecture(p.parent)}, sort_keys=True)
+             for p in args.weights}
     if len(archs) > 1:  # same shapes can still differ in what they compute (a smoothed input's gain)
         ap.error(f"these runs' training.json record different architectures: {sorted(archs)}")
     states = [torch.load(path, map_location="cpu", weights_only=True) for path in args.weights]
@@ -61,6 +65,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     torch.save(mixed, args.out / "weights.pt")
     record = {"ingredients": [{"path": str(p), "sha256": sha256_of(p)} for p in args.weights],
+              "architecture": json.loads(archs.pop()),
               "weights_sha256": sha256_of(args.out / "weights.pt"), "command": " ".join(sys.argv)}
     (args.out / "soup.json").write_text(json.dumps(record, indent=2) + "\n")
     print("soup of", len(states), "->", args.out / "weights.pt", record["weights_sha256"], flush=True)

@@ -86,3 +86,43 @@ def test_soup_command_refuses_runs_whose_training_records_disagree_on_the_archit
                            *map(str, paths)], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode != 0 and "different architectures" in done.stderr
     assert not out.exists()
+
+
+def test_soup_of_smoothed_input_runs_records_their_architecture_for_evaluation(tmp_path: Path) -> None:
+    """A soup of runs with a smoothed input (gain 30) must be calibrated as that network: read as
+    the default two-channel one, its third input's weights would be dropped or misread."""
+    sys.path.insert(0, str(ROOT / "models" / "training"))
+    from lesion_data import DEFAULT_ARCHITECTURE, recorded_architecture
+
+    arch = {"name": "unet3d", "smooth_channels": [1], "smooth_sigma_vox": [0.7, 2.0, 2.0], "smooth_gain": 30.0}
+    paths = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        paths.append(tmp_path / f"run{seed}" / "weights.pt")
+        paths[-1].parent.mkdir()
+        torch.save(fp16_state(UNet3D(2, 4, widths=(4, 8, 8, 8), smooth_channels=(1,), smooth_gain=30.0)), paths[-1])
+        (paths[-1].parent / "training.json").write_text(json.dumps({"architecture": arch}))
+    out = tmp_path / "soup"
+    subprocess.run([sys.executable, str(ROOT / "models" / "training" / "soup.py"), "--out", str(out),
+                    *map(str, paths)], check=True, capture_output=True, cwd=ROOT)
+    full = {**DEFAULT_ARCHITECTURE, **arch}
+    assert json.loads((out / "soup.json").read_text())["architecture"] == full
+    assert recorded_architecture(out) == full  # what evaluate.py builds the network from
+
+
+def test_soup_of_the_shipped_weights_and_a_run_of_the_same_network_is_accepted(tmp_path: Path) -> None:
+    """The shipped folder's manifest.json spells out the widths a run's training.json leaves at their
+    default: the same network, so the soup is made (it was refused on the raw records)."""
+    paths = []
+    for seed, name, record in ((0, "manifest.json", {"architecture": {"name": "unet3d", "in_channels": 2,
+                                                                       "out_channels": 4, "widths": [16, 32, 64, 128]}}),
+                               (1, "training.json", {"architecture": {"name": "unet3d"}})):
+        torch.manual_seed(seed)
+        paths.append(tmp_path / f"run{seed}" / "weights.pt")
+        paths[-1].parent.mkdir()
+        torch.save(fp16_state(UNet3D(2, 4)), paths[-1])
+        (paths[-1].parent / name).write_text(json.dumps(record))
+    out = tmp_path / "soup"
+    subprocess.run([sys.executable, str(ROOT / "models" / "training" / "soup.py"), "--out", str(out),
+                    *map(str, paths)], check=True, capture_output=True, cwd=ROOT)
+    assert json.loads((out / "soup.json").read_text())["architecture"]["widths"] == [16, 32, 64, 128]
