@@ -13,6 +13,11 @@
 # bench_fp32.json (inference as the runner does it on CUDA: the CT resampled and windowed on the
 # GPU, 16 tiles per call, maps blended there; in bfloat16, then float32); probe.jsonl (the
 # forward pass alone).
+# Then, in later calls of the same lease (the runs unpacked from t.tgz and u.tgz into git-ignored
+# folders and carried): models/training/gpu_calibrate.sh calibrates and confirms them beside the
+# shipped model and says which lead it; gpu_heldout.sh scores only a leader's held-out sets.
+# Not yet run on a GPU (session 16 had none; a CPU dry run with CASES=2 works): time the checks
+# before planning a lease's 15 minutes around them. Give 0 training minutes to time only.
 # Runs from the repository root with the machine's python3 (torch, numpy, scipy); installs nothing.
 # CASES and WORKERS (phantoms in memory, processes making them) shrink it for a dry run on a CPU.
 set -u

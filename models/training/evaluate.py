@@ -22,6 +22,9 @@ The operating point is chosen on the validation seeds only, never on the evaluat
 phantom settings, mirroring, inference code and device), so a second sweep costs no inference.
 ``--threads N`` caps torch's CPU threads; ``--device cuda`` makes the maps on a GPU
 (models/training/gpu_heldout.sh scores the held-out sets there, one process per set).
+``--workers N`` makes the phantoms in N processes ahead of need and splits a sweep's thresholds
+among them (the same result; on a GPU host with many cores, calibrate and confirm then take
+minutes, not the hour they take on 2 CPU cores).
 """
 
 from __future__ import annotations
@@ -31,9 +34,11 @@ import dataclasses
 import gzip
 import itertools
 import json
+import multiprocessing as mp
 import sys
 import time
 from pathlib import Path
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,7 +64,7 @@ from lesion_data import (  # noqa: E402
 from viewer.core.measurements import recist  # noqa: E402
 from viewer.core.volume import SeriesMeta, Volume  # noqa: E402
 from viewer.inference.loading import sha256_of  # noqa: E402
-from viewer.inference.manifest import InferenceSpec, ManifestError, read  # noqa: E402
+from viewer.inference.manifest import InferenceSpec, ManifestError, ModelManifest, read  # noqa: E402
 from viewer.inference.postprocess import findings_from_probability, lesion_candidates  # noqa: E402
 from viewer.inference.preprocess import model_grid  # noqa: E402
 from viewer.inference.runner import Runner  # noqa: E402
@@ -272,10 +277,30 @@ class Case:
     truth_long_mm: NDArray[np.float64]
 
 
-def probability_maps(runner: Runner, seeds: range, params_fn: Any, cache: Path | None = None) -> list[Case]:
+def make_phantom(seed: int, params_fn: Callable[[np.random.Generator], Any]) -> Phantom:
+    """Phantom ``seed`` with ``params_fn``'s ranges (a module function: worker processes pickle it)."""
+    return generate_phantom(seed, params_fn(np.random.default_rng(seed)))
+
+
+def phantoms(seeds: range, params_fn: Callable[[np.random.Generator], Any], workers: int = 1) -> Iterator[Phantom]:
+    """The phantoms of ``seeds`` in order; with ``workers`` > 1 made in that many processes,
+    ahead of need (a phantom depends on its seed only, so the result is the same)."""
+    if workers <= 1:
+        yield from (make_phantom(seed, params_fn) for seed in seeds)
+        return
+    # fork: the children only make phantoms (numpy, scipy), never touch torch or CUDA
+    with mp.get_context("fork").Pool(workers) as pool:
+        yield from pool.imap(_make_phantom_star, [(seed, params_fn) for seed in seeds])
+
+
+def _make_phantom_star(args: tuple[int, Callable[[np.random.Generator], Any]]) -> Phantom:
+    return make_phantom(*args)
+
+
+def probability_maps(runner: Runner, seeds: range, params_fn: Any, cache: Path | None = None,
+                     workers: int = 1) -> list[Case]:
     out = []
-    for seed in seeds:
-        p = generate_phantom(seed, params_fn(np.random.default_rng(seed)))
+    for seed, p in zip(seeds, phantoms(seeds, params_fn, workers)):
         volume = volume_of(p)
         t0 = time.perf_counter()
         saved = cache / f"{seed}.npz" if cache is not None else None
@@ -294,25 +319,47 @@ def probability_maps(runner: Runner, seeds: range, params_fn: Any, cache: Path |
     return out
 
 
-def sweep(cases: list[Case], runner: Runner) -> list[dict[str, Any]]:
+def sweep(cases: list[Case], runner: Runner, workers: int = 1) -> list[dict[str, Any]]:
     """Every operating point; the components are found, resampled and drawn once per threshold,
-    then filtered by peak, size, organ and shape exactly as findings_from_probability does."""
+    then filtered by peak, size, organ and shape exactly as findings_from_probability does. With
+    ``workers`` > 1 the thresholds are swept in that many processes (rows in the same order)."""
+    global _SWEPT
+    if workers <= 1:
+        return [row for t in THRESHOLDS for row in _sweep_threshold(cases, runner.manifest, t)]
+    _SWEPT = (cases, runner.manifest)  # forked children read the maps without a copy through pickle
+    try:
+        with mp.get_context("fork").Pool(min(workers, len(THRESHOLDS))) as pool:
+            parts = pool.map(_sweep_forked, THRESHOLDS, chunksize=1)
+    finally:
+        _SWEPT = None
+    return [row for part in parts for row in part]
+
+
+_SWEPT: tuple[list[Case], ModelManifest] | None = None
+
+
+def _sweep_forked(threshold: float) -> list[dict[str, Any]]:
+    assert _SWEPT is not None, "set by sweep before the fork"
+    return _sweep_threshold(*_SWEPT, threshold)
+
+
+def _sweep_threshold(cases: list[Case], manifest: ModelManifest, threshold: float) -> list[dict[str, Any]]:
+    """The operating points of one extent threshold (see :func:`sweep`)."""
     rows = []
-    for threshold in THRESHOLDS:
-        base = dataclasses.replace(runner.manifest, output=dataclasses.replace(
-            runner.manifest.output, threshold=threshold, seed_threshold=None))
-        found = [lesion_candidates(c.prob, c.grid_affine, c.volume, base, c.organs) for c in cases]
-        drawn = [overlaps([k.finding for k in cands], c.phantom, c.truth_long_mm) for cands, c in zip(found, cases)]
-        for seed in sorted({threshold, *(s for s in SEEDS if s > threshold)}):
-            for min_volume in MIN_VOLUMES:
-                for gates, longest in itertools.product(itertools.product(LIVER_GATES, LUNG_GATES), ELONGATIONS):
-                    spec = dataclasses.replace(base.output, seed_threshold=seed, min_volume_mm3=min_volume,
-                                               min_gate_fraction=gates, max_elongation=longest)
-                    scored = [score(o, np.array([k.passes(spec, c.organs is not None) for k in cands], bool))
-                              for o, cands, c in zip(drawn, found, cases)]
-                    rows.append({"threshold": threshold, "seed_threshold": seed, "min_volume_mm3": min_volume,
-                                 "min_gate_fraction": list(gates), "max_elongation": longest, **summary(scored)})
-        print(f"threshold {threshold}: {len(rows)} operating points", flush=True)
+    base = dataclasses.replace(manifest, output=dataclasses.replace(
+        manifest.output, threshold=threshold, seed_threshold=None))
+    found = [lesion_candidates(c.prob, c.grid_affine, c.volume, base, c.organs) for c in cases]
+    drawn = [overlaps([k.finding for k in cands], c.phantom, c.truth_long_mm) for cands, c in zip(found, cases)]
+    for seed in sorted({threshold, *(s for s in SEEDS if s > threshold)}):
+        for min_volume in MIN_VOLUMES:
+            for gates, longest in itertools.product(itertools.product(LIVER_GATES, LUNG_GATES), ELONGATIONS):
+                spec = dataclasses.replace(base.output, seed_threshold=seed, min_volume_mm3=min_volume,
+                                           min_gate_fraction=gates, max_elongation=longest)
+                scored = [score(o, np.array([k.passes(spec, c.organs is not None) for k in cands], bool))
+                          for o, cands, c in zip(drawn, found, cases)]
+                rows.append({"threshold": threshold, "seed_threshold": seed, "min_volume_mm3": min_volume,
+                             "min_gate_fraction": list(gates), "max_elongation": longest, **summary(scored)})
+    print(f"threshold {threshold}: {len(rows)} operating points", flush=True)
     return rows
 
 
@@ -343,14 +390,15 @@ def tradeoff(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def calibrate(model: Path, n: int, cache: Path | None, mirror: tuple[str, ...] = (), device: str = "cpu") -> None:
+def calibrate(model: Path, n: int, cache: Path | None, mirror: tuple[str, ...] = (), device: str = "cpu",
+              workers: int = 1) -> None:
     """Choose the operating point on the validation seeds; the manifest written records it, and
     ``mirror`` (axes predicted mirrored too), which evaluate then reads from it."""
     first = manifest_doc(model, 0.5, 30.0, (0.5, 0.5), mirror=mirror)
     (model / "manifest.json").write_text(json.dumps(first, indent=2) + "\n")
     runner = Runner(read(model), device)
-    maps = probability_maps(runner, range(VALIDATION_SEEDS, VALIDATION_SEEDS + n), validation_params, cache)
-    rows = sweep(maps, runner)
+    maps = probability_maps(runner, range(VALIDATION_SEEDS, VALIDATION_SEEDS + n), validation_params, cache, workers)
+    rows = sweep(maps, runner, workers)
     best = choose(rows)
     doc = manifest_doc(model, best["threshold"], best["min_volume_mm3"], tuple(best["min_gate_fraction"]),
                        best["seed_threshold"], best["max_elongation"], mirror)
@@ -365,15 +413,16 @@ def calibrate(model: Path, n: int, cache: Path | None, mirror: tuple[str, ...] =
     print(json.dumps(best, indent=2))
 
 
-def confirm(model: Path, n: int, cache: Path | None, device: str = "cpu") -> dict[str, Any]:
+def confirm(model: Path, n: int, cache: Path | None, device: str = "cpu", workers: int = 1) -> dict[str, Any]:
     """A calibrated model on ``n`` validation phantoms with the held-out ranges: scored at its own
     operating point, and the rule re-run on those and the ``n`` usual validation phantoms together
     (a candidate ships only if it leads there too; then the held-out sets are scored)."""
     runner = Runner(read(model), device)
-    usual = probability_maps(runner, range(VALIDATION_SEEDS, VALIDATION_SEEDS + n), validation_params, cache)
-    like = probability_maps(runner, range(HELD_OUT_LIKE_SEEDS, HELD_OUT_LIKE_SEEDS + n), evaluation_params, cache)
+    usual = probability_maps(runner, range(VALIDATION_SEEDS, VALIDATION_SEEDS + n), validation_params, cache, workers)
+    like = probability_maps(runner, range(HELD_OUT_LIKE_SEEDS, HELD_OUT_LIKE_SEEDS + n), evaluation_params, cache,
+                            workers)
     own = [_score_at_manifest(c, runner) for c in like]
-    both = sweep(usual + like, runner)
+    both = sweep(usual + like, runner, workers)
     record = {"held_out_like_seeds": [HELD_OUT_LIKE_SEEDS, HELD_OUT_LIKE_SEEDS + n - 1],
               "validation_seeds": [VALIDATION_SEEDS, VALIDATION_SEEDS + n - 1],
               "own_point_on_held_out_like": summary(own), "rule_on_both": choose(both),
@@ -383,13 +432,14 @@ def confirm(model: Path, n: int, cache: Path | None, device: str = "cpu") -> dic
     return record
 
 
-def ceilings(model: Path, n: int, cache: Path | None, held_out_like: bool, device: str = "cpu") -> dict[str, Any]:
+def ceilings(model: Path, n: int, cache: Path | None, held_out_like: bool, device: str = "cpu",
+             workers: int = 1) -> dict[str, Any]:
     """Mean over ``n`` validation phantoms of each of :func:`ceiling`'s Dice per case, at the
     manifest's operating point."""
     runner = Runner(read(model), device)
     first, params = (HELD_OUT_LIKE_SEEDS, evaluation_params) if held_out_like else (VALIDATION_SEEDS, validation_params)
     per_case = [ceiling(findings_from_probability(c.prob, c.grid_affine, c.volume, runner.manifest, c.organs), c.phantom)
-                for c in probability_maps(runner, range(first, first + n), params, cache)]
+                for c in probability_maps(runner, range(first, first + n), params, cache, workers)]
     result = {"seeds": [first, first + n - 1], **{k: float(np.mean([d[k] for d in per_case])) for k in per_case[0]}}
     print(json.dumps(result, indent=2))
     return result
@@ -401,9 +451,9 @@ def _score_at_manifest(c: Case, runner: Runner) -> dict[str, Any]:
 
 
 def evaluate(model: Path, n: int, out: Path | None, cache: Path | None, first: int = EVALUATION_SEEDS,
-             device: str = "cpu") -> None:
+             device: str = "cpu", workers: int = 1) -> None:
     runner = Runner(read(model), device)
-    maps = probability_maps(runner, range(first, first + n), evaluation_params, cache)
+    maps = probability_maps(runner, range(first, first + n), evaluation_params, cache, workers)
     cases = []
     for c in maps:
         scored = _score_at_manifest(c, runner)
@@ -461,6 +511,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     ap.add_argument("--device", default="cpu", help="where the maps are made: cpu, or cuda on a lent GPU (in the "
                     "manifest's dtype there; keep a cache folder per device)")
+    ap.add_argument("--workers", type=int, default=1, help="processes that make phantoms ahead of need and "
+                    "sweep thresholds side by side (the same result, faster on a host with many cores)")
     ap.add_argument("--first-seed", type=int, default=EVALUATION_SEEDS,
                     help="evaluate: first held-out seed (another range is a fresh held-out set)")
     args = ap.parse_args()
@@ -478,13 +530,13 @@ def main() -> None:
     if args.command == "pool":
         print(json.dumps(pool(args.files), indent=2))
     elif args.command == "calibrate":
-        calibrate(args.model, args.cases or 8, args.cache, mirror, args.device)
+        calibrate(args.model, args.cases or 8, args.cache, mirror, args.device, args.workers)
     elif args.command == "ceiling":
-        ceilings(args.model, args.cases or 48, args.cache, args.held_out_like, args.device)
+        ceilings(args.model, args.cases or 48, args.cache, args.held_out_like, args.device, args.workers)
     elif args.command == "confirm":
-        confirm(args.model, args.cases or 48, args.cache, args.device)
+        confirm(args.model, args.cases or 48, args.cache, args.device, args.workers)
     else:
-        evaluate(args.model, args.cases or 20, args.out, args.cache, args.first_seed, args.device)
+        evaluate(args.model, args.cases or 20, args.out, args.cache, args.first_seed, args.device, args.workers)
 
 
 if __name__ == "__main__":

@@ -208,3 +208,42 @@ def test_held_out_sets_pool_case_by_case(tmp_path: Path) -> None:
     mirrored.write_text(json.dumps({**b, "seeds": [40000, 40002], "mirror_axes": ["x"]}))
     with pytest.raises(ValueError, match="mirrored"):  # the same operating point on other maps
         evaluate.pool([files[0], mirrored])
+
+
+def _small_params(rng: np.random.Generator) -> object:
+    """Small phantoms, quick to make (a module function: worker processes pickle it by name)."""
+    from viewer.synth.phantom import PhantomParams
+
+    return PhantomParams(shape=(40, 96, 96), spacing=(2.5, 3.0, 3.0), n_lesions=(1, 3),
+                         noise_hu=float(rng.uniform(5, 15)))
+
+
+def test_phantoms_made_by_workers_are_those_made_in_line_in_seed_order() -> None:
+    """A GPU host makes the validation phantoms in worker processes: the calibration must see the
+    same phantom for each seed as on a CPU, in the same order."""
+    seeds = range(10000, 10004)
+    in_line = list(evaluate.phantoms(seeds, _small_params))
+    by_workers = list(evaluate.phantoms(seeds, _small_params, workers=2))
+    assert len(by_workers) == len(seeds)
+    for a, b in zip(in_line, by_workers):
+        assert np.array_equal(a.hu, b.hu) and np.array_equal(a.lesions, b.lesions)
+    assert not np.array_equal(in_line[0].hu, in_line[1].hu)  # the seeds do make different phantoms
+
+
+def test_sweep_split_among_workers_gives_every_operating_point_as_in_line() -> None:
+    """The operating point is chosen from the sweep's rows: split by threshold among processes they
+    must come back complete, in the same order, with the same scores."""
+    from viewer.inference.manifest import read
+    from viewer.inference.runner import Runner
+
+    runner = Runner(read(evaluate.MODEL), "cpu")  # the manifest only: no network is loaded
+    cases = []
+    for n, p in enumerate(evaluate.phantoms(range(10000, 10002), _small_params)):
+        volume = evaluate.volume_of(p)
+        prob = np.where(p.lesions > 0, 0.9, 0.0).astype(np.float32)
+        prob[5:8, 10:14, 10:14] = 0.6 + 0.3 * n  # a false positive, kept by some points only
+        cases.append(evaluate.Case(p, volume, prob, None, volume.affine, evaluate.truth_long_axes(p)))
+    in_line = evaluate.sweep(cases, runner)
+    split = evaluate.sweep(cases, runner, workers=3)
+    assert json.dumps(split) == json.dumps(in_line)  # as text: a NaN (no long axis to err on) equals itself
+    assert len({r["false_positives_per_case"] for r in in_line}) > 1  # the points differ, so order matters
