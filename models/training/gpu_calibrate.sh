@@ -14,14 +14,15 @@
 # manifest.json, confirmation.json, logs) per DIR and for shipped, and $OUT/verdict.txt: whether
 # each candidate leads the shipped model by the rule on the 96 (sensitivity >= 10 mm, then Dice
 # per case). Score only a leader's held-out sets (gpu_heldout.sh), and only after reading this.
-# At most three DIRs (a lease returns 8 files). Each process is stopped after LIMIT seconds.
+# At most three DIRs (a lease returns 8 files). Whatever still runs LIMIT seconds after the start
+# is stopped (default 480: a call on the device may last 600 s), so that the rest comes back.
 # Runs from the repository root with the machine's python3 (torch, numpy, scipy); installs nothing.
 set -u
 OUT=${OUT:-gpu_out}
 PY=${PY:-python3}
 DEVICE=${DEVICE:-cuda}
 CASES=${CASES:-48}
-LIMIT=${LIMIT:-540}
+LIMIT=${LIMIT:-480}
 WORK=${WORK:-/tmp/gpu_calibrate}
 mkdir -p "$OUT" "$WORK"
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
@@ -30,10 +31,12 @@ WORKERS=${WORKERS:-$(( $(nproc) / n > 1 ? $(nproc) / n : 1 ))}
 evaluate="models/training/evaluate.py --cases $CASES --device $DEVICE --threads 1 --workers $WORKERS"
 
 rm -rf "$WORK/shipped" && cp -r models/lesion-unet-synth "$WORK/shipped"
+for dir in "$WORK/shipped" "$@"; do rm -f "$dir/confirmation.json"; done  # a verdict only from this run's
 timeout "$LIMIT" $PY $evaluate confirm --model "$WORK/shipped" --cache "$WORK/shipped/cache" >"$WORK/shipped/confirm.log" 2>&1 &
-for dir in "$@"; do
+for dir in "$@"; do  # confirm gets what calibrate left of LIMIT
   ( timeout "$LIMIT" $PY $evaluate calibrate --model "$dir" --cache "$dir/cache_$DEVICE" >"$dir/calibrate.log" 2>&1 &&
-    timeout "$LIMIT" $PY $evaluate confirm --model "$dir" --cache "$dir/cache_$DEVICE" >"$dir/confirm.log" 2>&1 ) &
+    timeout $(( LIMIT - SECONDS > 1 ? LIMIT - SECONDS : 1 )) $PY $evaluate confirm --model "$dir" \
+      --cache "$dir/cache_$DEVICE" >"$dir/confirm.log" 2>&1 ) &
 done
 wait
 
