@@ -30,6 +30,7 @@ minutes, not the hour they take on 2 CPU cores).
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import gzip
 import itertools
@@ -92,7 +93,7 @@ INFERENCE_PATCH = PATCH
 def architecture_of(model: Path) -> dict[str, Any]:
     """The network's architecture: what the run's training.json records (runs since session 12),
     over the shipped network's defaults."""
-    return {**DEFAULT_ARCHITECTURE, **recorded_architecture(model)}
+    return {**copy.deepcopy(DEFAULT_ARCHITECTURE), **recorded_architecture(model)}  # its own widths list
 
 
 def manifest_doc(model: Path, threshold: float, min_volume: float, gates: tuple[float, float],

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Calibrate and confirm candidate runs on a lent GPU host, beside the shipped model confirmed on
 # the same device, so that one GPU session can train, choose and check (on 2 CPU cores this is
-# about an hour per candidate: 96 phantoms to make and predict, and two sweeps).
+# about an hour per candidate: 144 phantoms to make, 96 to predict, and two sweeps).
 #
 #   OUT=out models/training/gpu_calibrate.sh DIR...   # each DIR: weights.pt and training.json (or soup.json)
 #
@@ -14,7 +14,7 @@
 # manifest.json, confirmation.json, logs) per DIR and for shipped, and $OUT/verdict.txt: whether
 # each candidate leads the shipped model by the rule on the 96 (sensitivity >= 10 mm, then Dice
 # per case). Score only a leader's held-out sets (gpu_heldout.sh), and only after reading this.
-# At most three DIRs (a lease returns 8 files). Whatever still runs LIMIT seconds after the start
+# At most three DIRs, with distinct folder names other than "shipped" (a lease returns 8 files). Whatever still runs LIMIT seconds after the start
 # is stopped (default 480: a call on the device may last 600 s), so that the rest comes back.
 # Runs from the repository root with the machine's python3 (torch, numpy, scipy); installs nothing.
 set -u
@@ -24,6 +24,11 @@ DEVICE=${DEVICE:-cuda}
 CASES=${CASES:-48}
 LIMIT=${LIMIT:-480}
 WORK=${WORK:-/tmp/gpu_calibrate}
+if [ $# -lt 1 ] || [ $# -gt 3 ]; then echo "give 1 to 3 run folders" >&2; exit 2; fi
+names=$(for dir in "$@"; do basename "$dir"; done)
+if [ "$(echo "$names" | sort -u | wc -l)" -ne $# ] || echo "$names" | grep -qx shipped; then
+  echo "run folders need distinct names other than 'shipped' (each comes back as NAME.tgz)" >&2; exit 2
+fi
 mkdir -p "$OUT" "$WORK"
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 n=$(( $# + 1 ))
@@ -31,8 +36,9 @@ WORKERS=${WORKERS:-$(( $(nproc) / n > 1 ? $(nproc) / n : 1 ))}
 evaluate="models/training/evaluate.py --cases $CASES --device $DEVICE --threads 1 --workers $WORKERS"
 
 rm -rf "$WORK/shipped" && cp -r models/lesion-unet-synth "$WORK/shipped"
-for dir in "$WORK/shipped" "$@"; do rm -f "$dir/confirmation.json"; done  # a verdict only from this run's
-timeout "$LIMIT" $PY $evaluate confirm --model "$WORK/shipped" --cache "$WORK/shipped/cache" >"$WORK/shipped/confirm.log" 2>&1 &
+rm -f "$WORK/shipped/confirmation.json"  # results only from this run: none carried in
+for dir in "$@"; do rm -f "$dir"/{confirmation.json,calibration.json,calibration_sweep.json.gz}; done
+timeout "$LIMIT" $PY $evaluate confirm --model "$WORK/shipped" --cache "$WORK/shipped_cache" >"$WORK/shipped/confirm.log" 2>&1 &
 for dir in "$@"; do  # confirm gets what calibrate left of LIMIT
   ( timeout "$LIMIT" $PY $evaluate calibrate --model "$dir" --cache "$dir/cache_$DEVICE" >"$dir/calibrate.log" 2>&1 &&
     timeout $(( LIMIT - SECONDS > 1 ? LIMIT - SECONDS : 1 )) $PY $evaluate confirm --model "$dir" \
@@ -51,6 +57,12 @@ def rule(folder):
     r = json.loads(record.read_text())["rule_on_both"]
     return r["sensitivity_ge_10mm"], r["dice_per_case_mean"], r["false_positives_per_case"]
 
+def leads(mine, shipped):
+    """evaluate.choose's order: a point within 0.5 false positives per case beats one that is not
+    (the rule's fallback); among those, sensitivity >= 10 mm, then Dice per case."""
+    ok, ok_shipped = mine[2] <= 0.5, shipped[2] <= 0.5
+    return ok and (not ok_shipped or mine[:2] > shipped[:2])
+
 shipped = rule(sys.argv[1])
 print("shipped (sensitivity >= 10 mm, Dice per case, FP per case; both validation halves):", shipped)
 for folder in sys.argv[2:]:
@@ -58,7 +70,7 @@ for folder in sys.argv[2:]:
     if mine is None or shipped is None:
         print(folder, "no verdict: a confirmation is missing (see its logs)")
     else:
-        print(folder, mine, "LEADS" if mine[:2] > shipped[:2] else "does not lead")
+        print(folder, mine, "LEADS" if leads(mine, shipped) else "does not lead")
 EOF
 
 for dir in "$WORK/shipped" "$@"; do

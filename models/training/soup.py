@@ -55,6 +55,8 @@ def main() -> None:
     ap.add_argument("weights", nargs="+", type=Path, help="weights.pt files of runs that share a starting point")
     ap.add_argument("--out", type=Path, required=True, help="folder for weights.pt and soup.json")
     args = ap.parse_args()
+    if (args.out / "training.json").exists():  # it would be read as this soup's architecture
+        ap.error(f"{args.out} holds a run (training.json): give the soup a folder of its own")
     # Defaults filled in: the shipped folder's manifest spells out what a run's training.json leaves out.
     archs = {json.dumps({**DEFAULT_ARCHITECTURE, **recorded_architecture(p.parent)}, sort_keys=True)
              for p in args.weights}

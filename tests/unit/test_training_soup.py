@@ -126,3 +126,19 @@ def test_soup_of_the_shipped_weights_and_a_run_of_the_same_network_is_accepted(t
     subprocess.run([sys.executable, str(ROOT / "models" / "training" / "soup.py"), "--out", str(out),
                     *map(str, paths)], check=True, capture_output=True, cwd=ROOT)
     assert json.loads((out / "soup.json").read_text())["architecture"]["widths"] == [16, 32, 64, 128]
+
+
+def test_soup_refuses_to_write_into_a_run_folder(tmp_path: Path) -> None:
+    """A run's training.json is read before soup.json: a soup written beside it would be built as
+    that run's network, so the command refuses and overwrites nothing."""
+    paths = []
+    for seed in (0, 1):
+        paths.append(tmp_path / f"run{seed}" / "weights.pt")
+        paths[-1].parent.mkdir()
+        torch.save(_weights(seed), paths[-1])
+    (paths[0].parent / "training.json").write_text(json.dumps({"architecture": {"name": "unet3d"}}))
+    before = paths[0].read_bytes()
+    done = subprocess.run([sys.executable, str(ROOT / "models" / "training" / "soup.py"), "--out",
+                           str(paths[0].parent), *map(str, paths)], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 2 and "folder of its own" in done.stderr
+    assert paths[0].read_bytes() == before and not (paths[0].parent / "soup.json").exists()
