@@ -30,7 +30,6 @@ minutes, not the hour they take on 2 CPU cores).
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 import gzip
 import itertools
@@ -38,9 +37,10 @@ import json
 import multiprocessing as mp
 import sys
 import time
-from pathlib import Path
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -49,7 +49,6 @@ from numpy.typing import NDArray
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lesion_data import (  # noqa: E402
-    DEFAULT_ARCHITECTURE,
     EVALUATION_SEEDS,
     HELD_OUT_END,
     HELD_OUT_LIKE_SEEDS,
@@ -58,7 +57,7 @@ from lesion_data import (  # noqa: E402
     VALIDATION_SEEDS,
     WINDOWS,
     evaluation_params,
-    recorded_architecture,
+    full_architecture,
     validation_params,
 )
 
@@ -90,12 +89,6 @@ BIG_MM = 10.0
 INFERENCE_PATCH = PATCH
 
 
-def architecture_of(model: Path) -> dict[str, Any]:
-    """The network's architecture: what the run's training.json records (runs since session 12),
-    over the shipped network's defaults."""
-    return {**copy.deepcopy(DEFAULT_ARCHITECTURE), **recorded_architecture(model)}  # its own widths list
-
-
 def manifest_doc(model: Path, threshold: float, min_volume: float, gates: tuple[float, float],
                  seed: float | None = None, elongation: float | None = None,
                  mirror: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -105,7 +98,7 @@ def manifest_doc(model: Path, threshold: float, min_volume: float, gates: tuple[
         "task": "segmentation", "format": "state-dict", "entry": "weights.pt",
         "files": [{"path": "weights.pt", "sha256": sha256_of(model / "weights.pt"),
                    "size": (model / "weights.pt").stat().st_size}],
-        "architecture": architecture_of(model),
+        "architecture": full_architecture(model),  # what the run (or soup) recorded
         "input": {"spacing_zyx": list(SPACING), "windows": [[w.low, w.high] for w in WINDOWS], "modalities": ["CT"]},
         "inference": {"patch_zyx": list(INFERENCE_PATCH), "overlap": 0.25, "sigma_scale": 0.125, "dtype": "bfloat16",
                       "mirror_axes": list(mirror)},
@@ -291,11 +284,7 @@ def phantoms(seeds: range, params_fn: Callable[[np.random.Generator], Any], work
         return
     # fork: the children only make phantoms (numpy, scipy), never touch torch or CUDA
     with mp.get_context("fork").Pool(workers) as pool:
-        yield from pool.imap(_make_phantom_star, [(seed, params_fn) for seed in seeds])
-
-
-def _make_phantom_star(args: tuple[int, Callable[[np.random.Generator], Any]]) -> Phantom:
-    return make_phantom(*args)
+        yield from pool.imap(partial(make_phantom, params_fn=params_fn), seeds)
 
 
 def probability_maps(runner: Runner, seeds: range, params_fn: Any, cache: Path | None = None,

@@ -14,8 +14,9 @@
 # manifest.json, confirmation.json, logs) per DIR and for shipped, and $OUT/verdict.txt: whether
 # each candidate leads the shipped model by the rule on the 96 (sensitivity >= 10 mm, then Dice
 # per case). Score only a leader's held-out sets (gpu_heldout.sh), and only after reading this.
-# At most three DIRs, with distinct folder names other than "shipped" (a lease returns 8 files). Whatever still runs LIMIT seconds after the start
-# is stopped (default 480: a call on the device may last 600 s), so that the rest comes back.
+# At most three DIRs, with distinct folder names other than "shipped" (a lease returns 8 files).
+# Whatever still runs LIMIT seconds after the start is stopped (default 480: a call on the device
+# may last 600 s), so that the rest comes back.
 # Runs from the repository root with the machine's python3 (torch, numpy, scipy); installs nothing.
 set -u
 OUT=${OUT:-gpu_out}
@@ -49,28 +50,22 @@ wait
 $PY - "$WORK/shipped" "$@" >"$OUT/verdict.txt" 2>&1 <<'EOF'
 import json, sys
 from pathlib import Path
+sys.path.insert(0, "models/training")
+from evaluate import choose  # the rule that chose each point: it says which of two points leads
 
 def rule(folder):
     record = Path(folder) / "confirmation.json"
-    if not record.is_file():
-        return None
-    r = json.loads(record.read_text())["rule_on_both"]
-    return r["sensitivity_ge_10mm"], r["dice_per_case_mean"], r["false_positives_per_case"]
-
-def leads(mine, shipped):
-    """evaluate.choose's order: a point within 0.5 false positives per case beats one that is not
-    (the rule's fallback); among those, sensitivity >= 10 mm, then Dice per case."""
-    ok, ok_shipped = mine[2] <= 0.5, shipped[2] <= 0.5
-    return ok and (not ok_shipped or mine[:2] > shipped[:2])
+    return json.loads(record.read_text())["rule_on_both"] if record.is_file() else None
 
 shipped = rule(sys.argv[1])
-print("shipped (sensitivity >= 10 mm, Dice per case, FP per case; both validation halves):", shipped)
+show = lambda r: {k: r[k] for k in ("sensitivity_ge_10mm", "dice_per_case_mean", "false_positives_per_case")}
+print("shipped, both validation halves:", shipped and show(shipped))
 for folder in sys.argv[2:]:
     mine = rule(folder)
     if mine is None or shipped is None:
         print(folder, "no verdict: a confirmation is missing (see its logs)")
-    else:
-        print(folder, mine, "LEADS" if leads(mine, shipped) else "does not lead")
+    else:  # shipped first: a tie stays with it
+        print(folder, show(mine), "LEADS" if choose([shipped, mine]) is mine else "does not lead")
 EOF
 
 for dir in "$WORK/shipped" "$@"; do

@@ -6,6 +6,7 @@ everywhere and an organ mask that can gate lesion candidates.
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,6 +92,11 @@ def recorded_architecture(folder: Path) -> dict[str, Any]:
         if arch:
             return dict(arch)
     return {}
+
+
+def full_architecture(folder: Path) -> dict[str, Any]:
+    """What :func:`recorded_architecture` finds, over :data:`DEFAULT_ARCHITECTURE` (a copy of its own)."""
+    return {**copy.deepcopy(DEFAULT_ARCHITECTURE), **recorded_architecture(folder)}
 
 
 def check_training_seeds(first: int, count: int) -> None:

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from viewer.inference.loading import sha256_of  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lesion_data import DEFAULT_ARCHITECTURE, recorded_architecture  # noqa: E402
+from lesion_data import full_architecture  # noqa: E402
 
 
 def soup(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -58,8 +58,7 @@ def main() -> None:
     if (args.out / "training.json").exists():  # it would be read as this soup's architecture
         ap.error(f"{args.out} holds a run (training.json): give the soup a folder of its own")
     # Defaults filled in: the shipped folder's manifest spells out what a run's training.json leaves out.
-    archs = {json.dumps({**DEFAULT_ARCHITECTURE, **recorded_architecture(p.parent)}, sort_keys=True)
-             for p in args.weights}
+    archs = {json.dumps(full_architecture(p.parent), sort_keys=True) for p in args.weights}
     if len(archs) > 1:  # same shapes can still differ in what they compute (a smoothed input's gain)
         ap.error(f"these runs' training.json record different architectures: {sorted(archs)}")
     states = [torch.load(path, map_location="cpu", weights_only=True) for path in args.weights]
