@@ -1,7 +1,7 @@
 """Inference benchmark (issue: local AI): a 512 x 512 x 300 CT through the shipped model.
 
     .venv/bin/python bench/inference_bench.py [--device cpu|cuda] [--dtype float32|bfloat16]
-        [--tiles-per-call N] [--repeat N] [--mirror x]
+        [--tiles-per-call N] [--repeat N] [--mirror x] [--crop-to-body on|off]
 
 Prints per-stage seconds and the peak memory growth relative to the volume's size, as JSON.
 ``--repeat`` runs the same volume again in the same process: on a GPU the first run also pays
@@ -41,6 +41,8 @@ def main() -> None:
     ap.add_argument("--dtype", default=None, help="override the manifest's inference dtype")
     ap.add_argument("--model", default="lesion-unet-synth")
     ap.add_argument("--mirror", default=None, help="override the manifest's mirrored passes: axes, e.g. x ('' for none)")
+    ap.add_argument("--crop-to-body", choices=["on", "off"], default=None,
+                    help="override the manifest's inference.crop_to_body (predict only the body's box)")
     ap.add_argument("--tiles-per-call", type=int, default=None, help="default: the runner's choice for the device")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN time its kernels on the first tiles")
@@ -58,6 +60,9 @@ def main() -> None:
     if args.mirror is not None:
         manifest = dataclasses.replace(manifest, inference=dataclasses.replace(manifest.inference,
                                                                                 mirror_axes=tuple(args.mirror)))
+    if args.crop_to_body is not None:
+        manifest = dataclasses.replace(manifest, inference=dataclasses.replace(
+            manifest.inference, crop_to_body=args.crop_to_body == "on"))
     del phantom
     import torch
 
@@ -71,21 +76,22 @@ def main() -> None:
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
         t0 = time.perf_counter()
-        result = runner.run(volume)
+        tiles: list[int] = []
+        result = runner.run(volume, lambda stage, done, total: tiles.append(total) if done == 1 else None)
         total = time.perf_counter() - t0
         runs.append({
             "stages_s": result.timings_s, "total_s": round(total, 2),
             "peak_memory_x_volume": round((_status_bytes("VmHWM") - base) / volume.nbytes, 2),
             "gpu_peak_memory_x_volume": round(torch.cuda.max_memory_allocated() / volume.nbytes, 2)
             if torch.cuda.is_available() else None,
-            "findings": len(result.findings), "notes": list(result.notes)})
+            "tiles": tiles[-1], "findings": len(result.findings), "notes": list(result.notes)})
     computed = autocast_dtype(manifest.inference.dtype, torch.device(result.device)) or torch.float32  # as run
     print(json.dumps({
         "machine": f"{_cpu_model()}, {os.cpu_count()} cores, "
                    f"torch {torch.__version__}, {torch.get_num_threads()} threads",
         "device": result.device, "dtype": manifest.inference.dtype,
         "computed_in": str(computed).removeprefix("torch."), "shape_kji": list(volume.shape),
-        "mirror_axes": list(manifest.inference.mirror_axes),
+        "mirror_axes": list(manifest.inference.mirror_axes), "crop_to_body": manifest.inference.crop_to_body,
         "tiles_per_call": args.tiles_per_call, "cudnn_benchmark": args.cudnn_benchmark,
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         **runs[-1], "runs": runs if len(runs) > 1 else None,

@@ -18,7 +18,6 @@ Writes weights.pt (fp16 state dict, loadable with torch.load(weights_only=True))
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import math
 import multiprocessing as mp
@@ -50,7 +49,7 @@ from lesion_data import (  # noqa: E402
 )
 
 from viewer.inference.device import autocast_dtype  # noqa: E402
-from viewer.inference.network import UNet3D  # noqa: E402
+from viewer.inference.network import DEFAULT_SMOOTH_SIGMA_VOX, UNet3D  # noqa: E402
 
 CLASS_WEIGHTS = (1.0, 1.0, 1.0, 4.0)
 
@@ -167,9 +166,8 @@ def load_init(model: UNet3D, path: Path) -> None:
             raise ValueError(f"{path}: trained with a smoothed input, but no training.json or manifest.json beside "
                              "it says at which --smooth-gain, so its weights cannot be rescaled for this run")
         mine = (list(model.smooth_channels), [float(v) for v in model.smooth.sigma_zyx])
-        default_sigma = inspect.signature(UNet3D).parameters["smooth_sigma_vox"].default
         theirs = (list(arch.get("smooth_channels", [])),
-                  [float(v) for v in arch.get("smooth_sigma_vox", default_sigma)])
+                  [float(v) for v in arch.get("smooth_sigma_vox", DEFAULT_SMOOTH_SIGMA_VOX)])
         if mine != theirs:
             raise ValueError(f"{path}: its record says smoothed channels {theirs[0]} at sigmas {theirs[1]}; this "
                              f"run smooths {mine[0]} at {mine[1]}")

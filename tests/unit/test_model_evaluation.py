@@ -144,17 +144,20 @@ def test_shipped_model_predicts_on_tiles_the_size_it_was_trained_on() -> None:
 
 
 def test_shipped_model_predicts_the_way_its_operating_point_was_chosen(tmp_path: Path) -> None:
-    """The operating point was chosen on maps made with (or without) mirrored passes; the manifest
-    must ask the runner for the same, and calibration records which it was."""
+    """The operating point was chosen on maps made with (or without) mirrored passes, over the
+    body's box (or the whole grid); the manifest must ask the runner for the same, and calibration
+    records which it was."""
     from viewer.inference.manifest import parse
 
     model = Path(evaluate.MODEL)
     shipped = parse(json.loads((model / "manifest.json").read_text()), model)
-    chosen_with = json.loads((model / "calibration.json").read_text()).get("mirror_axes", [])
-    assert list(shipped.inference.mirror_axes) == chosen_with
+    calibration = json.loads((model / "calibration.json").read_text())
+    assert list(shipped.inference.mirror_axes) == calibration.get("mirror_axes", [])
+    assert shipped.inference.crop_to_body == calibration.get("crop_to_body", False) == evaluate.CROP_TO_BODY
     (tmp_path / "weights.pt").write_bytes((model / "weights.pt").read_bytes())
     doc = evaluate.manifest_doc(tmp_path, 0.3, 120.0, (0.7, 0.5), 0.7, None, ("x",))
     assert parse(doc, tmp_path).inference.mirror_axes == ("x",)
+    assert parse(doc, tmp_path).inference.crop_to_body == evaluate.CROP_TO_BODY
     for argv in (["calibrate", "--mirror", "xx"], ["evaluate", "--mirror", "x"]):  # evaluate reads the manifest
         done = subprocess.run([sys.executable, evaluate.__file__, *argv, "--model", str(tmp_path)],
                               capture_output=True, text=True)

@@ -79,6 +79,9 @@ class InferenceSpec:
     # Test-time mirroring: each axis named ("z", "y", "x" of the model's grid) adds one pass of every
     # tile flipped along it (flipped back before blending); the softmax of all passes is averaged.
     mirror_axes: tuple[str, ...] = ()
+    # Predict only the box holding the body (CT): the air around it, and the scanner table, have
+    # nothing to find, and a 512 x 512 CT's field of view is often a quarter wider than the body.
+    crop_to_body: bool = False
 
     def __post_init__(self) -> None:
         if not set(self.mirror_axes) <= set(MIRROR_AXES) or len(set(self.mirror_axes)) != len(self.mirror_axes):
@@ -174,6 +177,9 @@ class ModelManifest:
             raise ManifestError(f"entry {self.entry!r} must be listed in files")
         if not self.id or not self.version:
             raise ManifestError("id and version must not be empty")
+        if self.inference.crop_to_body and set(self.input.modalities) != {"CT"}:
+            raise ManifestError("inference.crop_to_body finds the body by its Hounsfield units: CT models only; "
+                                f"this one takes {list(self.input.modalities)}")
 
     @property
     def weights_sha256(self) -> str:
@@ -189,6 +195,12 @@ def _names(value: Any, field_name: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ManifestError(f"{field_name} must be a list of names; got {value!r}")
     return tuple(value)
+
+
+def _flag(value: Any, field_name: str) -> bool:
+    if not isinstance(value, bool):
+        raise ManifestError(f"{field_name} must be true or false; got {value!r}")
+    return value
 
 
 def _optional(value: Any) -> float | None:
@@ -238,7 +250,8 @@ def parse(doc: Mapping[str, Any], folder: Path) -> ModelManifest:
                                     float(doc["inference"].get("overlap", 0.5)),
                                     float(doc["inference"].get("sigma_scale", 0.125)),
                                     str(doc["inference"].get("dtype", "float32")),
-                                    _names(doc["inference"].get("mirror_axes", []), "inference.mirror_axes")),
+                                    _names(doc["inference"].get("mirror_axes", []), "inference.mirror_axes"),
+                                    _flag(doc["inference"].get("crop_to_body", False), "inference.crop_to_body")),
             output=OutputSpec(tuple(Label(l["value"], l["name"], tuple(l["snomed"]) if l.get("snomed") else None,
                                           bool(l.get("lesion", False))) for l in out["labels"]),
                               float(out.get("threshold", 0.5)), float(out.get("min_volume_mm3", 30.0)),

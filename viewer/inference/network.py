@@ -20,6 +20,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+DEFAULT_SMOOTH_SIGMA_VOX = (0.7, 2.0, 2.0)  # (z, y, x) voxels: 1.75 x 2.8 x 2.8 mm on the shipped grid
+
 
 def _block(cin: int, cout: int) -> nn.Sequential:
     groups = max(1, cout // 8)
@@ -78,7 +80,7 @@ class UNet3D(nn.Module):
                  widths: tuple[int, ...] = (16, 32, 64, 128),
                  strides: tuple[tuple[int, int, int], ...] = ((1, 2, 2), (2, 2, 2), (2, 2, 2)),
                  smooth_channels: tuple[int, ...] = (),
-                 smooth_sigma_vox: tuple[float, float, float] = (0.7, 2.0, 2.0),
+                 smooth_sigma_vox: tuple[float, float, float] = DEFAULT_SMOOTH_SIGMA_VOX,
                  smooth_gain: float = 1.0) -> None:
         super().__init__()
         if len(strides) != len(widths) - 1:

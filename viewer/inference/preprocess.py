@@ -14,6 +14,10 @@ from numpy.typing import NDArray
 
 from viewer.core.volume import Volume
 
+BODY_HU = -500.0  # the body's edge: air and lung lie below it; skin, fat and everything denser above
+BODY_STEP = 2  # the body is found on every second voxel along each axis: its extent needs no more
+BODY_KEEP = 0.1  # regions of at least this share of the largest count as body (legs, arms); the table is less
+
 
 @dataclass(frozen=True)
 class Window:
@@ -76,3 +80,32 @@ def resample_to(volume_array: NDArray[np.generic], volume_affine: NDArray[np.flo
         source, matrix[:3, :3], offset=matrix[:3, 3],
         output_shape=shape, order=order, mode="grid-constant", cval=fill, output=np.float32)
     return out
+
+
+def body_box(over: NDArray[np.bool_], shape: tuple[int, int, int],
+             least: tuple[int, int, int]) -> tuple[slice, slice, slice]:
+    """The box of a CT grid of ``shape`` that holds the body, from ``over``: which of every
+    ``BODY_STEP``-th voxel along each axis is over ``BODY_HU``.
+
+    The body is every connected region over that level of at least ``BODY_KEEP`` of the largest
+    one's size, so the scanner table, a thin separate shell, is left out. The box is grown by one
+    step on each side (what the subsampling skipped), and to at least ``least`` along each axis
+    where the grid allows (a network that normalises per tile must see whole tiles). With nothing
+    over the level, the whole grid."""
+    from scipy import ndimage
+
+    whole = (slice(0, shape[0]), slice(0, shape[1]), slice(0, shape[2]))
+    labels, count = ndimage.label(over)
+    if count == 0:
+        return whole
+    sizes = np.bincount(labels.ravel())[1:]
+    found = [b for b, size in zip(ndimage.find_objects(labels), sizes) if b is not None and size >= BODY_KEEP * sizes.max()]
+    box = []
+    for axis, (n, at_least) in enumerate(zip(shape, least)):
+        lo = max(0, min(b[axis].start for b in found) * BODY_STEP - BODY_STEP)
+        hi = min(n, max(b[axis].stop for b in found) * BODY_STEP + BODY_STEP)
+        if hi - lo < at_least:  # grow evenly, then shift inside the grid
+            lo = max(0, min(lo - (at_least - (hi - lo)) // 2, n - at_least))
+            hi = min(n, lo + at_least)
+        box.append(slice(lo, hi))
+    return box[0], box[1], box[2]

@@ -23,7 +23,16 @@ from viewer.inference.manifest import MIRROR_AXES, ModelManifest
 from viewer.inference.on_device import resample_linear
 from viewer.inference.on_device import window_channels as device_windows
 from viewer.inference.postprocess import findings_from_probability
-from viewer.inference.preprocess import ModelGrid, Window, model_grid, resample_to, window_channels
+from viewer.inference.preprocess import (
+    BODY_HU,
+    BODY_STEP,
+    ModelGrid,
+    Window,
+    body_box,
+    model_grid,
+    resample_to,
+    window_channels,
+)
 from viewer.inference.sliding_window import Cancelled, TileInput, predict
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
@@ -97,6 +106,8 @@ class Runner:
                 source.prepare(self.device, notes)
             else:
                 source.host()
+            if self.manifest.inference.crop_to_body:
+                source.body(self.manifest.inference.patch_zyx)
         with _timed(timings, "predict"):
             probs, device = self._predict(source, on_progress, cancel, notes)
         crop = (slice(0, grid.shape[0]), slice(0, grid.shape[1]), slice(0, grid.shape[2]))
@@ -132,6 +143,7 @@ class Runner:
         tick = (lambda d, t: on_progress("predict", d, t)) if on_progress else None
         mirrors = [MIRROR_AXES.index(name) for name in spec.mirror_axes]
         shape = source.padded
+        region = source.body(spec.patch_zyx) if spec.crop_to_body else None
         for n, (device, patch, per_call, whole) in enumerate(attempts):
             net = self._network(device)
             own = _own_layout(net, device)
@@ -140,7 +152,7 @@ class Runner:
                 return predict(net, source.tiles(device, whole), shape, patch, spec.overlap,
                                spec.sigma_scale, groups, device, tick, cancel, autocast_dtype(spec.dtype, device),
                                dtypes, tiles_per_call=per_call, accumulate_on_device=whole, channels_last=own,
-                               mirror_axes=mirrors), device
+                               mirror_axes=mirrors, region=region), device
             except torch.cuda.OutOfMemoryError:
                 if n + 1 == len(attempts):
                     raise
@@ -172,6 +184,8 @@ class _ModelInput:
         self.volume, self.grid, self.padded, self.windows = volume, grid, padded, windows
         self._host: NDArray[np.generic] | None = None
         self._device: tuple[torch.device, torch.Tensor] | None = None
+        self._over: NDArray[np.bool_] | None = None  # every BODY_STEP-th voxel: over BODY_HU?
+        self._body: tuple[slice, slice, slice] | None = None
 
     def prepare(self, device: torch.device, notes: list[str]) -> None:
         """Make the device's input now (so that its time counts as preprocessing); if the GPU has
@@ -200,8 +214,19 @@ class _ModelInput:
             self.release()
             on_grid = resample_linear(self.volume.array, self.volume.affine, self.grid.affine, self.grid.shape,
                                       FILL_HU, device, self.padded, whole_hu=self.volume.array.dtype == np.int16)
+            if self._over is None:  # a small copy, so that the body is found without the host's CT
+                self._over = (on_grid[::BODY_STEP, ::BODY_STEP, ::BODY_STEP] > BODY_HU).cpu().numpy()
             self._device = device, device_windows(on_grid, self.windows)
         return self._device[1]
+
+    def body(self, least: tuple[int, int, int]) -> tuple[slice, slice, slice]:
+        """The box of the padded grid that holds the body, at least ``least`` along each axis
+        (found once, from whichever copy of the CT was made first)."""
+        if self._body is None:
+            if self._over is None:
+                self._over = np.greater(self.host()[::BODY_STEP, ::BODY_STEP, ::BODY_STEP], BODY_HU)
+            self._body = body_box(self._over, self.padded, least)
+        return self._body
 
     def host(self) -> NDArray[np.generic]:
         """HU on the model's grid, padded with air (whole HU in int16 for an int16 CT: half the memory)."""

@@ -78,7 +78,8 @@ def predict(net: torch.nn.Module, tile_input: TileInput, shape: tuple[int, int, 
             cancel: Callable[[], bool] | None = None, autocast: torch.dtype | None = None,
             dtypes: Sequence[type[np.floating]] | None = None, tiles_per_call: int = 1,
             accumulate_on_device: bool | None = None, channels_last: bool = False,
-            mirror_axes: Sequence[int] = ()) -> list[NDArray[np.floating]]:
+            mirror_axes: Sequence[int] = (),
+            region: tuple[slice, slice, slice] | None = None) -> list[NDArray[np.floating]]:
     """Blended softmax probability of each group of classes: one ``shape`` array per group, of
     ``dtypes`` (default float32; float16 halves the memory of maps that are only compared).
 
@@ -90,10 +91,16 @@ def predict(net: torch.nn.Module, tile_input: TileInput, shape: tuple[int, int, 
     ``channels_last`` feeds the network channels-last (NDHWC) tiles, for a network converted to it.
     Each of ``mirror_axes`` (0, 1, 2: z, y, x of the grid) adds a pass of the tiles flipped along it
     (one pass per axis, not every combination of them); a tile's probability is the mean softmax of
-    its passes (test-time augmentation).
+    its passes (test-time augmentation). With ``region`` (a box of the grid) only tiles inside it
+    are predicted; outside it every probability is 0.
     """
-    patch = (min(patch[0], shape[0]), min(patch[1], shape[1]), min(patch[2], shape[2]))
-    starts = [tile_starts(n, p, overlap) for n, p in zip(shape, patch)]
+    region = region or (slice(0, shape[0]), slice(0, shape[1]), slice(0, shape[2]))
+    spans = [(r.start, r.stop) for r in region]
+    if any(not 0 <= lo < hi <= n for (lo, hi), n in zip(spans, shape)):
+        raise ValueError(f"region {spans} is not a box inside the grid {shape}")
+    patch = (min(patch[0], spans[0][1] - spans[0][0]), min(patch[1], spans[1][1] - spans[1][0]),
+             min(patch[2], spans[2][1] - spans[2][0]))
+    starts = [[lo + s for s in tile_starts(hi - lo, p, overlap)] for (lo, hi), p in zip(spans, patch)]
     axes = gaussian_axes(patch, sigma_scale)
     # Tiles form a grid and the weight is separable, so the blended total is an outer product of
     # per-axis totals, known before any tile runs: each tile adds its share already divided by it.
