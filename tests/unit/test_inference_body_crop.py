@@ -123,7 +123,7 @@ def test_the_gpu_path_finds_the_body_box_the_host_path_finds() -> None:
     grid = model_grid(volume, (2.0, 2.0, 2.0))
     windows = [Window(-1000.0, 400.0)]
     host = runner_module._ModelInput(volume, grid, (32, 96, 112), windows)
-    device = runner_module._ModelInput(volume, grid, (32, 96, 112), windows)
+    device = runner_module._ModelInput(volume, grid, (32, 96, 112), windows, find_body=True)
     device.tiles(torch.device("cpu"), whole=True)  # as a GPU does: made on the device, no host copy
     assert device.body((16, 24, 24)) == host.body((16, 24, 24)) == _box(np.pad(hu, ((0, 2), (0, 0), (0, 2)),
                                                                                  constant_values=-1024), (16, 24, 24))

@@ -100,16 +100,16 @@ class Runner:
         windows = [Window(lo, hi) for lo, hi in self.manifest.input.windows]
         with _timed(timings, "preprocess"):
             grid = model_grid(volume, self.manifest.input.spacing_zyx)
-            source = _ModelInput(volume, grid, _padded(grid.shape, self._divisor(), self.manifest.inference.patch_zyx),
-                                 windows)
+            spec = self.manifest.inference
+            source = _ModelInput(volume, grid, _padded(grid.shape, self._divisor(), spec.patch_zyx), windows,
+                                 find_body=spec.crop_to_body)
             if self.device.type == "cuda":  # the first attempt windows the whole volume on the GPU
                 source.prepare(self.device, notes)
             else:
                 source.host()
-            if self.manifest.inference.crop_to_body:
-                source.body(self.manifest.inference.patch_zyx)
+            region = source.body(spec.patch_zyx) if spec.crop_to_body else None
         with _timed(timings, "predict"):
-            probs, device = self._predict(source, on_progress, cancel, notes)
+            probs, device = self._predict(source, region, on_progress, cancel, notes)
         crop = (slice(0, grid.shape[0]), slice(0, grid.shape[1]), slice(0, grid.shape[2]))
         organs = _organ_map([p[crop] for p in probs[1:]], self.manifest.output.gate_labels)
         lesion = probs[0][crop]
@@ -120,13 +120,13 @@ class Runner:
         net = self._network(self.device)
         return getattr(net, "divisor", (1, 1, 1))
 
-    def _predict(self, source: _ModelInput, on_progress: ProgressFn | None,
+    def _predict(self, source: _ModelInput, region: tuple[slice, slice, slice] | None, on_progress: ProgressFn | None,
                  cancel: Callable[[], bool] | None, notes: list[str]
                  ) -> tuple[list[NDArray[np.floating]], torch.device]:
         """Lesion probability (float32: thresholds and scores read it) and each gating organ's
-        (float16: only compared, at half the memory). On CUDA out-of-memory retry with one tile per
-        call (same result) and the volume kept on the host, then smaller tiles, then the CPU, and
-        say so."""
+        (float16: only compared, at half the memory), over ``region`` only if given (0 outside). On
+        CUDA out-of-memory retry with one tile per call (same result) and the volume kept on the
+        host, then smaller tiles, then the CPU, and say so."""
         spec = self.manifest.inference
         groups = [[label.value for label in self.manifest.output.labels if label.lesion]]
         groups += [[label] for label in self.manifest.output.gate_labels]
@@ -143,7 +143,6 @@ class Runner:
         tick = (lambda d, t: on_progress("predict", d, t)) if on_progress else None
         mirrors = [MIRROR_AXES.index(name) for name in spec.mirror_axes]
         shape = source.padded
-        region = source.body(spec.patch_zyx) if spec.crop_to_body else None
         for n, (device, patch, per_call, whole) in enumerate(attempts):
             net = self._network(device)
             own = _own_layout(net, device)
@@ -180,12 +179,13 @@ class _ModelInput:
     there from the uploaded CT: resampling on one host core took longer than the GPU's prediction),
     or as HU on the host, windowed tile by tile (made once, when an attempt first needs it)."""
 
-    def __init__(self, volume: Volume, grid: ModelGrid, padded: tuple[int, int, int], windows: list[Window]) -> None:
+    def __init__(self, volume: Volume, grid: ModelGrid, padded: tuple[int, int, int], windows: list[Window],
+                 find_body: bool = False) -> None:
         self.volume, self.grid, self.padded, self.windows = volume, grid, padded, windows
+        self.find_body = find_body  # keep what body() needs from the GPU's copy, which is windowed at once
         self._host: NDArray[np.generic] | None = None
         self._device: tuple[torch.device, torch.Tensor] | None = None
         self._over: NDArray[np.bool_] | None = None  # every BODY_STEP-th voxel: over BODY_HU?
-        self._body: tuple[slice, slice, slice] | None = None
 
     def prepare(self, device: torch.device, notes: list[str]) -> None:
         """Make the device's input now (so that its time counts as preprocessing); if the GPU has
@@ -214,19 +214,17 @@ class _ModelInput:
             self.release()
             on_grid = resample_linear(self.volume.array, self.volume.affine, self.grid.affine, self.grid.shape,
                                       FILL_HU, device, self.padded, whole_hu=self.volume.array.dtype == np.int16)
-            if self._over is None:  # a small copy, so that the body is found without the host's CT
+            if self.find_body and self._over is None:  # a small copy: the body is found without the host's CT
                 self._over = (on_grid[::BODY_STEP, ::BODY_STEP, ::BODY_STEP] > BODY_HU).cpu().numpy()
             self._device = device, device_windows(on_grid, self.windows)
         return self._device[1]
 
     def body(self, least: tuple[int, int, int]) -> tuple[slice, slice, slice]:
-        """The box of the padded grid that holds the body, at least ``least`` along each axis
-        (found once, from whichever copy of the CT was made first)."""
-        if self._body is None:
-            if self._over is None:
-                self._over = np.greater(self.host()[::BODY_STEP, ::BODY_STEP, ::BODY_STEP], BODY_HU)
-            self._body = body_box(self._over, self.padded, least)
-        return self._body
+        """The box of the padded grid that holds the body, at least ``least`` along each axis (from
+        whichever copy of the CT was made first)."""
+        if self._over is None:
+            self._over = np.greater(self.host()[::BODY_STEP, ::BODY_STEP, ::BODY_STEP], BODY_HU)
+        return body_box(self._over, self.padded, least)
 
     def host(self) -> NDArray[np.generic]:
         """HU on the model's grid, padded with air (whole HU in int16 for an int16 CT: half the memory)."""
