@@ -174,10 +174,10 @@ def test_training_record_says_how_the_patches_were_drawn(tmp_path: Path) -> None
         out=tmp_path, steps=3, batch=2, patch=[24, 80, 80], lr=1e-4, warmup=1, seed=0, first_seed=1_000_000,
         init=None, metastases_both_lobes=True, faint=0.2, mirror=0.5, channels_last=True, lesion=0.5,
         per_lesion=True, by_miss=True, hard=0.3, dense=0.1, edge=0.05, organ=0.05, minutes=None, smooth=[0.7, 2.0, 2.0],
-        smooth_gain=10.0, autocast="auto")
+        smooth_gain=10.0, autocast="auto", blob=0.5)
     save_weights(UNet3D(2, 4, widths=(4, 8, 8, 8)), args, 60.0, torch.device("cpu"), 1_000_002)
     record = json.loads((tmp_path / "training.json").read_text())
-    assert (record["faint"], record["mirror"], record["channels_last"]) == (0.2, 0.5, True)
+    assert (record["faint"], record["mirror"], record["channels_last"], record["blob"]) == (0.2, 0.5, True, 0.5)
     assert record["sampling"] == {"lesion": 0.5, "per_lesion": True, "by_miss": True, "hard": 0.3,
                                   "dense": 0.1, "edge": 0.05, "organ": 0.05}
     assert record["phantoms_used"] == 2 and record["init"] is None
@@ -185,3 +185,44 @@ def test_training_record_says_how_the_patches_were_drawn(tmp_path: Path) -> None
                                       "smooth_channels": [1], "smooth_sigma_vox": [0.7, 2.0, 2.0],
                                       "smooth_gain": 10.0}
     assert record["autocast"] == ("bfloat16" if autocast_dtype("bfloat16", torch.device("cpu")) else "float32")
+
+
+def test_per_lesion_dice_weighs_a_missed_small_lesion_as_much_as_a_found_big_one() -> None:
+    """--blob: a 5-voxel nodule missed beside a 1000-voxel metastasis found costs the batch-wide
+    Dice almost nothing, but costs half of the per-lesion Dice, which is what per-case Dice needs."""
+    import torch
+
+    from train_lesion_unet import blob_dice, lesion_labels, loss_fn
+
+    case = _case()
+    case.lesions[2:3, 50:51, 50:55] = 3  # a small third lesion, 5 voxels
+    start, patch = np.zeros(3, np.intp), (40, 96, 96)
+    instances = lesion_labels([(case, start)], patch, torch.device("cpu"))
+    assert torch.equal(instances[0], torch.from_numpy(case.lesions.astype(np.int64)))
+    target = torch.where(instances > 0, 3, 0)
+
+    def logits_for(found: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros((1, 4, *patch))
+        out[:, 0] = 30.0  # sure: a patch's many voxels would otherwise add up to a lesion's worth
+        out[:, 3][found] = 60.0
+        return out
+
+    everything = logits_for(instances > 0)
+    all_but_small = logits_for((instances > 0) & (instances != 3))
+    assert blob_dice(everything, instances) == pytest.approx(1.0, abs=0.01)
+    _, batch_dice = loss_fn(all_but_small, target)
+    assert batch_dice > 0.99  # the batch-wide term hardly sees the miss
+    assert blob_dice(all_but_small, instances) == pytest.approx(2 / 3 + 1 / 3 / 6, abs=0.02)  # 1, 1, and 1/6
+    assert blob_dice(everything, torch.zeros_like(instances)) is None  # no lesion in the patch: no term
+    # every other lesion's voxels are left out of each lesion's Dice: a found big lesion is no false positive
+    # of the small one; a false positive outside all lesions lowers every lesion's term
+    stray = logits_for((instances > 0) | (torch.arange(96) == 90).view(1, 1, 1, 96))
+    assert float(blob_dice(stray, instances)) < 0.9
+
+
+def test_blob_weight_is_checked() -> None:
+    import subprocess
+
+    script = Path(__file__).resolve().parents[2] / "models" / "training" / "train_lesion_unet.py"
+    out = subprocess.run([sys.executable, str(script), "--blob", "-1"], capture_output=True, text=True)
+    assert out.returncode != 0 and "--blob is a weight" in out.stderr
